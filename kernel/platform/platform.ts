@@ -1,0 +1,220 @@
+/**
+ * The platform layer: our arch/. The only kernel code that touches the hardware model.
+ *
+ * It gives the rest of the kernel what a CPU and its firmware give a real kernel: loads and
+ * stores through the CPU's caches, MMIO, cache maintenance instructions, the interrupt
+ * controller, the RAM layout, the PCI configuration window, the clock and timer events, and
+ * the trace recorder. Everything above speaks to hardware only through this class.
+ */
+
+import type { Board } from "../../hw/machine/board.ts";
+import type { MachineDesc } from "../../hw/machine/schema.ts";
+import type { MemType } from "../../hw/cpu/memory-system.ts";
+import { MEM_CACHED, MEM_UNCACHED, MEM_WC } from "../../hw/cpu/memory-system.ts";
+import { BusError } from "../../hw/mem/phys-map.ts";
+import type { ScheduledEvent } from "../../hw/core/scheduler.ts";
+import type { Trace, TraceTrack } from "../../hw/core/trace.ts";
+import { TRACE_PID_CPU, TRACE_PID_DEVICE, TRACE_PID_MEMORY } from "../../hw/core/trace.ts";
+import type { GuestLogEntry } from "../../hw/core/guest-log.ts";
+import type { DmaObserver } from "../../hw/dma/dma-port.ts";
+
+export { MEM_CACHED, MEM_UNCACHED, MEM_WC, BusError, TRACE_PID_CPU, TRACE_PID_DEVICE, TRACE_PID_MEMORY };
+export type { MemType, ScheduledEvent, Trace, TraceTrack, GuestLogEntry, MachineDesc, DmaObserver };
+export type AccessSize = 1 | 2 | 4 | 8;
+
+export interface RamInfo {
+  readonly base: number;
+  readonly size: number;
+  readonly node: number;
+}
+
+/** What the kernel knows about a PCI function at boot (from firmware tables). */
+export interface PciFirmwareInfo {
+  readonly slot: number;
+  readonly irq: number;
+}
+
+export class Platform {
+  readonly desc: MachineDesc;
+  readonly cpus: number;
+  readonly coherentDma: boolean;
+  readonly trace: Trace;
+
+  constructor(private readonly board: Board) {
+    this.desc = board.desc;
+    this.cpus = board.desc.cpus.count;
+    this.coherentDma = board.desc.dma.coherent;
+    this.trace = board.trace;
+  }
+
+  // ------------------------------------------------------------ time and events
+  now(): number {
+    return this.board.scheduler.now;
+  }
+
+  after(ns: number, name: string, cb: () => void): ScheduledEvent {
+    return this.board.scheduler.after(ns, name, cb);
+  }
+
+  at(ns: number, name: string, cb: () => void): ScheduledEvent {
+    return this.board.scheduler.at(ns, name, cb);
+  }
+
+  cancel(ev: ScheduledEvent | null | undefined): void {
+    this.board.scheduler.cancel(ev);
+  }
+
+  /** Run the next event; false when none is left. */
+  step(): boolean {
+    return this.board.scheduler.step();
+  }
+
+  peekTime(): number {
+    return this.board.scheduler.peekTime();
+  }
+
+  /** A named random stream derived from the machine seed. */
+  random(label: string): { nextU32(): number; nextFloat(): number; chance(p: number): boolean } {
+    return this.board.prng.fork(label);
+  }
+
+  // ------------------------------------------------------------ CPU memory accesses
+  charged(cpu: number): number {
+    return this.board.mem.charged[cpu];
+  }
+
+  read(cpu: number, phys: number, dst: Uint8Array, off: number, len: number, type: MemType): void {
+    this.board.mem.cpuRead(cpu, phys, dst, off, len, type);
+  }
+
+  write(cpu: number, phys: number, src: Uint8Array, off: number, len: number, type: MemType): void {
+    this.board.mem.cpuWrite(cpu, phys, src, off, len, type);
+  }
+
+  fill(cpu: number, phys: number, value: number, len: number, type: MemType): void {
+    this.board.mem.cpuFill(cpu, phys, value, len, type);
+  }
+
+  load(cpu: number, phys: number, size: AccessSize, type: MemType): number {
+    return this.board.mem.cpuLoad(cpu, phys, size, type);
+  }
+
+  store(cpu: number, phys: number, value: number, size: AccessSize, type: MemType): void {
+    this.board.mem.cpuStore(cpu, phys, value, size, type);
+  }
+
+  mmioRead(cpu: number, phys: number, size: AccessSize): number {
+    return this.board.mem.mmioRead(cpu, phys, size);
+  }
+
+  mmioWrite(cpu: number, phys: number, value: number, size: AccessSize): void {
+    this.board.mem.mmioWrite(cpu, phys, value, size);
+  }
+
+  /** A store barrier: drains write-combining buffers (wmb / dma_wmb). */
+  barrier(cpu: number): void {
+    this.board.mem.wcDrain(cpu);
+  }
+
+  // ------------------------------------------------------------ cache maintenance (to PoC)
+  cacheClean(cpu: number, phys: number, len: number): void {
+    this.board.mem.cacheClean(cpu, phys, len);
+  }
+
+  cacheInvalidate(cpu: number, phys: number, len: number): void {
+    this.board.mem.cacheInvalidate(cpu, phys, len);
+  }
+
+  cacheFlush(cpu: number, phys: number, len: number): void {
+    this.board.mem.cacheFlush(cpu, phys, len);
+  }
+
+  lineSize(): number {
+    return 64;
+  }
+
+  // ------------------------------------------------------------ RAM layout
+  ram(): RamInfo[] {
+    return this.board.map.ramRanges.map((r) => ({ base: r.base, size: r.size, node: r.node }));
+  }
+
+  isRam(phys: number, len: number): boolean {
+    return this.board.map.isRam(phys, len);
+  }
+
+  // ------------------------------------------------------------ interrupt controller
+  get irqLines(): number {
+    return this.board.intc.lines;
+  }
+
+  get msiFirst(): number {
+    return this.board.intc.msiFirst;
+  }
+
+  get irqVectors(): number {
+    return this.board.intc.vectors;
+  }
+
+  get msiAddress(): number {
+    return this.board.intc.msiRegion.base;
+  }
+
+  irqConfigure(v: number, trigger: "edge" | "level"): void {
+    this.board.intc.configure(v, trigger);
+  }
+
+  irqMask(v: number): void {
+    this.board.intc.mask(v);
+  }
+
+  irqUnmask(v: number): void {
+    this.board.intc.unmask(v);
+  }
+
+  irqSetAffinity(v: number, cpu: number): void {
+    this.board.intc.setAffinity(v, cpu);
+  }
+
+  irqHighestPending(cpu: number): number {
+    return this.board.intc.highestPending(cpu);
+  }
+
+  irqAck(v: number): void {
+    this.board.intc.ack(v);
+  }
+
+  irqEoi(v: number): void {
+    this.board.intc.eoi(v);
+  }
+
+  onIrqDeliverable(cb: (cpu: number) => void): void {
+    this.board.intc.onDeliverable = cb;
+  }
+
+  // ------------------------------------------------------------ buses and devices
+  get pciEcamBase(): number {
+    return this.board.pci.ecam.base;
+  }
+
+  pciFirmware(): PciFirmwareInfo[] {
+    return this.board.pciDevices.map((d) => ({ slot: d.slot, irq: d.irq }));
+  }
+
+  /** Install the sanitizer's view of device accesses on every DMA port. */
+  observeDma(observer: DmaObserver | null): void {
+    for (const d of this.board.pciDevices) d.device.dma.observer = observer;
+  }
+
+  guestLog(): readonly GuestLogEntry[] {
+    return this.board.log.entries;
+  }
+
+  /** Memory-system counters for the report. */
+  memStats(): Record<string, number> {
+    return { ...this.board.mem.stats };
+  }
+
+  residentRamBytes(): number {
+    return this.board.residentRamBytes;
+  }
+}
