@@ -101,7 +101,7 @@ export abstract class PciDevice {
         }
         inner.write(off, value, size);
       },
-      peek: inner.peek,
+      peek: inner.peek ? (off, size) => inner.peek!(off, size) : undefined,
     };
     this.bars[index] = new MmioRegion(region.name, region.size, gated, region.validSizes);
   }

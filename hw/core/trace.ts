@@ -49,7 +49,7 @@ export class Trace {
       this.nextTid.set(pid, tid + 1);
       t = { pid, tid };
       this.tracks.set(key, t);
-      this.events.push({ ph: "M", name: "thread_name", cat: "", ts: 0, pid, tid, args: { name } });
+      if (this.enabled) this.events.push({ ph: "M", name: "thread_name", cat: "", ts: 0, pid, tid, args: { name } });
     }
     return t;
   }

@@ -83,6 +83,9 @@ export class DmaPort {
     if (this.addressBits >= 53) return addr;
     const limit = 2 ** this.addressBits;
     if (addr + len <= limit) return addr;
+    // The top address bits are simply not driven, so the transfer lands (and runs on) modulo
+    // the limit; a transfer that straddles the limit wraps back towards 0 on real hardware,
+    // which we approximate by moving the whole transfer.
     const truncated = addr % limit;
     this.log.error(this.name, `DMA address 0x${addr.toString(16)} exceeds the device's ${this.addressBits}-bit address lines; bus sees 0x${truncated.toString(16)}`);
     return truncated;

@@ -79,10 +79,13 @@ export class Board {
 
   private plugPci(d: MachineDesc["pci"]["devices"][number]): void {
     const name = d.name ?? `${d.model}@${d.slot}`;
-    const dev = createPciModel(d.model, this.deviceContext(name), { name, dmaBits: d.dmaBits });
-    dev.dma = new DmaPort(this.mem, this.log, { name, coherent: this.desc.dma.coherent, addressBits: d.dmaBits ?? 64 });
+    const dev = createPciModel(d.model, this.deviceContext(name), { name, dmaBits: d.dmaBits, msi: d.msi });
+    // The port is 64 bits wide: a narrower DMA engine (edu's 28-bit mask) clamps its own
+    // addresses, while MSI messages to the interrupt controller still get through.
+    dev.dma = new DmaPort(this.mem, this.log, { name, coherent: this.desc.dma.coherent, addressBits: 64 });
     dev.intx = this.intc.line(d.irq);
     this.pci.plug(d.slot, dev);
+    dev.realize();
     this.pciDevices.push({ slot: d.slot, irq: d.irq, device: dev });
   }
 }

@@ -83,6 +83,11 @@ export class Platform {
     return this.board.mem.charged[cpu];
   }
 
+  /** Charge `ns` of CPU time to `cpu` (busy-waits such as udelay). */
+  chargeCpu(cpu: number, ns: number): void {
+    this.board.mem.charged[cpu] += ns;
+  }
+
   read(cpu: number, phys: number, dst: Uint8Array, off: number, len: number, type: MemType): void {
     this.board.mem.cpuRead(cpu, phys, dst, off, len, type);
   }

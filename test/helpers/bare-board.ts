@@ -54,6 +54,10 @@ export interface BareBoard {
   cfgWrite(slot: number, off: number, value: number, size: AccessSize): void;
   mmioRead(offset: number, size?: AccessSize): number;
   mmioWrite(offset: number, value: number, size?: AccessSize): void;
+  /** The bytes RAM really holds (no cache involved), as a device would read them. */
+  ramBytes(addr: number, len: number): Uint8Array;
+  /** Program one edu DMA (SPEC.md section 10) with 8-byte writes; it runs as the clock advances. */
+  eduDma(src: number, dst: number, count: number, cmd: number): void;
 }
 
 export function makeBareBoard(opts: BareBoardOptions = {}): BareBoard {
@@ -87,6 +91,7 @@ export function makeBareBoard(opts: BareBoardOptions = {}): BareBoard {
   const bar0 = edu.bars[0]!.base;
 
   const ecam = (slot: number, off: number): number => ECAM_BASE + (slot << 15) + off;
+  const mmioWrite = (offset: number, value: number, size: AccessSize = 4): void => mem.mmioWrite(0, bar0 + offset, value, size);
   return {
     scheduler,
     log,
@@ -101,6 +106,17 @@ export function makeBareBoard(opts: BareBoardOptions = {}): BareBoard {
     cfgRead: (slot, off, size) => mem.mmioRead(0, ecam(slot, off), size),
     cfgWrite: (slot, off, value, size) => mem.mmioWrite(0, ecam(slot, off), value, size),
     mmioRead: (offset, size = 4) => mem.mmioRead(0, bar0 + offset, size),
-    mmioWrite: (offset, value, size = 4) => mem.mmioWrite(0, bar0 + offset, value, size),
+    mmioWrite,
+    ramBytes: (addr, len) => {
+      const out = new Uint8Array(len);
+      map.ram.read(addr, out, 0, len);
+      return out;
+    },
+    eduDma: (src, dst, count, cmd) => {
+      mmioWrite(0x80, src, 8);
+      mmioWrite(0x88, dst, 8);
+      mmioWrite(0x90, count, 8);
+      mmioWrite(0x98, cmd, 4);
+    },
   };
 }

@@ -35,28 +35,28 @@ export const EDU_DMA_REGS_END = 0xa0;
 /** Offsets below this accept only 4-byte accesses; the DMA block also accepts 8-byte ones. */
 export const EDU_WIDE_REGS_START = 0x80;
 
-// ---- STATUS fields
+// ---- STATUS fields (SPEC.md section 4.2)
 export const EDU_STATUS_COMPUTING = 0x01; // RO: a factorial is being computed
 export const EDU_STATUS_IRQ_FACT = 0x80; // RW: raise IRQ_STATUS.FACT when it finishes
 export const EDU_STATUS_WRITABLE = EDU_STATUS_IRQ_FACT;
 
-// ---- IRQ_STATUS causes
+// ---- IRQ_STATUS causes (SPEC.md section 5)
 export const EDU_IRQ_FACT = 0x00000001;
 export const EDU_IRQ_DMA = 0x00000100;
 
-// ---- DMA_CMD fields
+// ---- DMA_CMD fields (SPEC.md section 4.3)
 export const EDU_DMA_CMD_START = 0x1;
 export const EDU_DMA_CMD_DIR = 0x2; // 0: RAM -> edu buffer, 1: edu buffer -> RAM
 export const EDU_DMA_CMD_IRQ = 0x4;
 export const EDU_DMA_CMD_MASK = EDU_DMA_CMD_START | EDU_DMA_CMD_DIR | EDU_DMA_CMD_IRQ;
 
-// ---- DMA engine (SPEC.md section 5)
+// ---- DMA engine (SPEC.md section 6)
 /** Device-side address of the internal buffer, as programmed into DMA_SRC / DMA_DST. */
 export const EDU_DMA_BUF_ADDR = 0x40000;
 export const EDU_DMA_BUF_SIZE = 4096;
 export const EDU_DEFAULT_DMA_BITS = 28;
 
-// ---- timing (SPEC.md section 6)
+// ---- timing (SPEC.md section 7)
 export const EDU_FACTORIAL_NS = 1000;
 export const EDU_DMA_SETUP_NS = 250;
 export const EDU_DMA_NS_PER_BYTE = 1;

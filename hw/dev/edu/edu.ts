@@ -94,8 +94,8 @@ export class EduDevice extends PciDevice {
     this.dmaBits = opts.dmaBits ?? R.EDU_DEFAULT_DMA_BITS;
     this.factorialNs = opts.factorialNs ?? R.EDU_FACTORIAL_NS;
     this.jitter = opts.jitter ?? false;
-    if (!Number.isInteger(this.dmaBits) || this.dmaBits < 12 || this.dmaBits > 64) {
-      throw new RangeError(`${this.name}: dmaBits must be an integer in 12..64, got ${this.dmaBits}`);
+    if (!Number.isInteger(this.dmaBits) || this.dmaBits < 1 || this.dmaBits > 64) {
+      throw new RangeError(`${this.name}: dmaBits must be an integer in 1..64, got ${this.dmaBits}`);
     }
     if (!Number.isFinite(this.factorialNs) || this.factorialNs < 0) {
       throw new RangeError(`${this.name}: factorialNs must be a finite number >= 0, got ${this.factorialNs}`);
@@ -122,7 +122,7 @@ export class EduDevice extends PciDevice {
 
   override reset(): void {
     if (this.dmaEvent && this.ctx.trace.enabled) {
-      this.ctx.trace.asyncEnd(this.trk(), "dma", "dma_transfer", this.dmaSeq, this.ctx.scheduler.now, { aborted: true });
+      this.ctx.trace.asyncEnd(this.trk(), "dma", "dma_transfer", this.traceId(), this.ctx.scheduler.now, { aborted: true });
     }
     this.ctx.scheduler.cancel(this.factEvent);
     this.ctx.scheduler.cancel(this.dmaEvent);
@@ -301,7 +301,7 @@ export class EduDevice extends PciDevice {
       this.guestError(`DMA command ${hex(cmd)} without the start bit: ignored`);
       return;
     }
-    if (hi || cmd & ~R.EDU_DMA_CMD_MASK) this.guestError(`DMA command ${hex(cmd)}: reserved bits set, ignored`);
+    if (hi || cmd & ~R.EDU_DMA_CMD_MASK) this.guestError(`DMA command ${hex(cmd)}: reserved bits set, dropped`);
     const toRam = (cmd & R.EDU_DMA_CMD_DIR) !== 0;
     const devAddr = this.reg64(toRam ? DMA_SRC : DMA_DST);
     const count = this.reg64(DMA_COUNT);
@@ -318,7 +318,8 @@ export class EduDevice extends PciDevice {
     this.dmaEvent = this.ctx.scheduler.after(ns, `${this.name}:dma`, this.onDmaDone);
     if (this.ctx.trace.enabled) {
       const ram = this.reg64(toRam ? DMA_DST : DMA_SRC);
-      this.ctx.trace.asyncBegin(this.trk(), "dma", "dma_transfer", ++this.dmaSeq, this.ctx.scheduler.now, {
+      this.dmaSeq++;
+      this.ctx.trace.asyncBegin(this.trk(), "dma", "dma_transfer", this.traceId(), this.ctx.scheduler.now, {
         dir: toRam ? "edu->ram" : "ram->edu",
         ram,
         count,
@@ -337,7 +338,7 @@ export class EduDevice extends PciDevice {
     if (count > 0) ok = toRam ? this.dmaWrite(ram, this.buf, bufOff, count) : this.dmaRead(ram, this.buf, bufOff, count);
     this.dmaRegs[DMA_CMD] = cmd & ~R.EDU_DMA_CMD_START;
     if (this.ctx.trace.enabled) {
-      this.ctx.trace.asyncEnd(this.trk(), "dma", "dma_transfer", this.dmaSeq, this.ctx.scheduler.now, { ok });
+      this.ctx.trace.asyncEnd(this.trk(), "dma", "dma_transfer", this.traceId(), this.ctx.scheduler.now, { ok });
     }
     if (cmd & R.EDU_DMA_CMD_IRQ) this.irqRaise(R.EDU_IRQ_DMA);
   }
@@ -364,6 +365,11 @@ export class EduDevice extends PciDevice {
   private guestError(msg: string): void {
     this.ctx.log.error(this.name, msg);
     if (this.ctx.trace.enabled) this.ctx.trace.instant(this.trk(), "guest", "guest_error", this.ctx.scheduler.now, { msg });
+  }
+
+  /** Async span id, unique across devices (ids share one namespace in the trace file). */
+  private traceId(): number {
+    return (this.slot + 1) * 0x1000000 + this.dmaSeq;
   }
 
   private trk(): TraceTrack {

@@ -1,0 +1,144 @@
+/**
+ * The dmasim command line.
+ *
+ *   dmasim list                          built-in scenarios, one line each
+ *   dmasim run [SCENARIO|FILE] [options] run one; FILE is a YAML/JSON scenario file
+ *
+ * Exit codes: 0 the scenario's checks held, 1 they did not (or findings it did not expect),
+ * 2 usage or configuration error (the message names the field and, for files, the line).
+ */
+
+import { Command, CommanderError, Option } from "commander";
+import { readFileSync } from "node:fs";
+import { extname } from "node:path";
+import { SCENARIOS, findScenario } from "../scenarios/index.ts";
+import { runScenario } from "../sim/run.ts";
+import { reportToJson, type RunReport } from "../sim/report.ts";
+import { MachineConfigError, parseMachineText } from "../hw/machine/load.ts";
+import { getProfile, isProfileName, listProfiles } from "../hw/machine/profiles.ts";
+import type { MachineDesc } from "../hw/machine/schema.ts";
+import { parseScenarioFile } from "../sim/scenario-file.ts";
+import { writeFileAtomic } from "./artifacts.ts";
+import { formatSummary } from "./summary.ts";
+
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const defaultIo: CliIo = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+};
+
+/** A user error: printed without a stack, exit code 2. */
+export class UsageError extends Error {}
+
+const LOG_LEVELS = ["silent", "error", "warn", "notice", "info", "debug"] as const;
+
+interface RunOptions {
+  seed?: string;
+  machine?: string;
+  trace?: string;
+  json?: boolean;
+  logLevel: (typeof LOG_LEVELS)[number];
+  out?: string;
+}
+
+export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  let code = 0;
+  const program = new Command("dmasim")
+    .description("A Linux-style driver framework in simulation: DMA, caches that hold stale data, interrupts, IOMMU.")
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err });
+  program
+    .command("list")
+    .description("list the built-in scenarios and machine profiles")
+    .action(() => {
+      io.out(listText());
+    });
+  program
+    .command("run")
+    .description("run a scenario (a built-in name or a YAML/JSON scenario file)")
+    .argument("[scenario]", "scenario name or file", "edu")
+    .option("--seed <n>", "seed for all randomness (default 1, or the file's)")
+    .option("--machine <profile|file>", "machine profile name or machine description file")
+    .option("--trace <file>", "write a Perfetto / Chrome trace (JSON)")
+    .option("--json", "print the report as JSON on stdout")
+    .option("--out <dir>", "directory for artifacts")
+    .addOption(new Option("--log-level <level>", "kernel log level printed on stderr").choices(LOG_LEVELS).default("warn"))
+    .action(async (scenario: string, opts: RunOptions) => {
+      code = await runCommand(scenario, opts, io);
+    });
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof UsageError || e instanceof MachineConfigError) {
+      io.err(`dmasim: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  return code;
+}
+
+function listText(): string {
+  const w = Math.max(...SCENARIOS.map((s) => s.name.length));
+  const lines = SCENARIOS.map((s) => `  ${s.name.padEnd(w)}  ${s.summary}`);
+  const profiles = listProfiles().map((p) => `  ${p.name}  ${p.description}`);
+  return `Scenarios:\n${lines.join("\n")}\n\nMachine profiles:\n${profiles.join("\n")}\n`;
+}
+
+async function runCommand(arg: string, opts: RunOptions, io: CliIo): Promise<number> {
+  const { scenarioName, fileMachine, fileSeed } = resolveScenarioArg(arg);
+  const scenario = findScenario(scenarioName);
+  if (!scenario) throw new UsageError(`unknown scenario "${scenarioName}" (see dmasim list)`);
+  const seed = opts.seed !== undefined ? parseSeed(opts.seed) : (fileSeed ?? 1);
+  const machine = opts.machine ? loadMachine(opts.machine) : (fileMachine ?? getProfile(scenario.defaultMachine));
+  const result = await runScenario(scenario, {
+    machine,
+    seed,
+    trace: opts.trace !== undefined,
+    logLevel: opts.logLevel,
+    logSink: (line) => io.err(`${line}\n`),
+  });
+  if (opts.trace) writeFileAtomic(opts.trace, result.traceJson ?? "");
+  if (opts.json) io.out(reportToJson(result.report));
+  else io.out(formatSummary(result.report));
+  return exitCode(result.report);
+}
+
+function exitCode(r: RunReport): number {
+  return r.ok ? 0 : 1;
+}
+
+function resolveScenarioArg(arg: string): { scenarioName: string; fileMachine?: MachineDesc; fileSeed?: number } {
+  const ext = extname(arg).toLowerCase();
+  if (ext !== ".yaml" && ext !== ".yml" && ext !== ".json") return { scenarioName: arg };
+  const f = parseScenarioFile(readText(arg), arg);
+  return { scenarioName: f.scenario, fileMachine: f.machine, fileSeed: f.seed };
+}
+
+function loadMachine(spec: string): MachineDesc {
+  if (isProfileName(spec)) return getProfile(spec);
+  const ext = extname(spec).toLowerCase();
+  if (ext !== ".yaml" && ext !== ".yml" && ext !== ".json") {
+    throw new UsageError(`--machine: "${spec}" is neither a profile (${listProfiles().map((p) => p.name).join(", ")}) nor a .yaml/.json file`);
+  }
+  return parseMachineText(readText(spec), spec);
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    throw new UsageError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
+function parseSeed(s: string): number {
+  const n = Number(s);
+  if (!/^\d+$/.test(s) || !Number.isSafeInteger(n)) throw new UsageError(`--seed: expected a non-negative integer, got "${s}"`);
+  return n;
+}

@@ -1,0 +1,193 @@
+/**
+ * The dma-debug table: every live streaming mapping and DMA allocation, per device.
+ *
+ * Look-ups by exact device address (unmap, free, dma_mapping_error) hit a Map; look-ups by a
+ * contained address (partial syncs, later the coherence sanitizer) binary-search the sorted
+ * start addresses and walk back at most as far as the device's largest mapping reaches, the
+ * way kernel/dma/debug.c walks hash buckets backwards. Several entries may share an address
+ * (one buffer mapped twice without an IOMMU); the best-fit rule of debug.c picks among them.
+ * Pure bookkeeping: no kernel calls, so it can be tested and reused on its own.
+ */
+
+import type { device } from "../include/device.ts";
+import type { vaddr_t } from "../include/types.ts";
+import type { FindingHistoryEntry } from "../core/findings.ts";
+import type { dma_data_direction } from "./defs.ts";
+
+/** How an entry was created; unmapping with another function is an error. */
+export type dma_debug_type = "single" | "page" | "coherent" | "noncoherent";
+
+/**
+ * Who may touch the bytes now (§1.2): CPU after sync_for_cpu/unmap, DEVICE after
+ * map/sync_for_device; COHERENT memory is shared and has no hand-over.
+ */
+export type dma_domain = "CPU" | "DEVICE" | "COHERENT";
+
+export interface dma_debug_entry {
+  readonly dev: device;
+  readonly type: dma_debug_type;
+  readonly dev_addr: number;
+  readonly phys: number;
+  /** The CPU address the driver passed or was given (linear, stack or uncached alias). */
+  readonly cpu_addr: vaddr_t;
+  readonly size: number;
+  readonly direction: dma_data_direction;
+  readonly attrs: number;
+  /** Driver that created the entry (the code running at map/alloc time). */
+  readonly owner: string;
+  readonly timeNs: number;
+  /** dma_mapping_error() was called on this handle (always true for allocations). */
+  map_err_checked: boolean;
+  /** The unchecked error has been reported once already. */
+  map_err_reported: boolean;
+  domain: dma_domain;
+  /** Reported by dma_debug_device_unbind as a leak already. */
+  leak_reported: boolean;
+  readonly history: FindingHistoryEntry[];
+}
+
+/** What a caller knows when it looks an entry up (the `ref` of debug.c). */
+export interface dma_debug_ref {
+  readonly type: dma_debug_type;
+  readonly size: number;
+  readonly direction: dma_data_direction;
+}
+
+class DeviceTable {
+  readonly byAddr = new Map<number, dma_debug_entry[]>();
+  /** Sorted distinct start addresses of byAddr. */
+  readonly starts: number[] = [];
+  /** Largest size ever mapped: how far back a containing search must look. */
+  maxSize = 0;
+  count = 0;
+}
+
+/** Index of the first element of sorted `a` greater than `x`. */
+function upperBound(a: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** debug.c's match level: how many of size, type and direction agree. */
+function matchLevel(e: dma_debug_entry, ref: dma_debug_ref): number {
+  return (e.size === ref.size ? 1 : 0) + (e.type === ref.type ? 1 : 0) + (e.direction === ref.direction ? 1 : 0);
+}
+
+export class DmaDebugTable {
+  private readonly tables = new Map<device, DeviceTable>();
+  /** The last entry removed at each (device, address): explains double unmaps. */
+  private readonly graveyard = new Map<device, Map<number, dma_debug_entry>>();
+  private static readonly GRAVEYARD_MAX = 1024;
+  total = 0;
+
+  add(e: dma_debug_entry): void {
+    let t = this.tables.get(e.dev);
+    if (!t) {
+      t = new DeviceTable();
+      this.tables.set(e.dev, t);
+    }
+    let list = t.byAddr.get(e.dev_addr);
+    if (!list) {
+      list = [];
+      t.byAddr.set(e.dev_addr, list);
+      t.starts.splice(upperBound(t.starts, e.dev_addr), 0, e.dev_addr);
+    }
+    list.push(e);
+    t.maxSize = Math.max(t.maxSize, e.size);
+    t.count++;
+    this.total++;
+  }
+
+  remove(e: dma_debug_entry): void {
+    const t = this.tables.get(e.dev);
+    const list = t?.byAddr.get(e.dev_addr);
+    const i = list ? list.indexOf(e) : -1;
+    if (!t || !list || i < 0) return;
+    list.splice(i, 1);
+    if (list.length === 0) {
+      t.byAddr.delete(e.dev_addr);
+      t.starts.splice(upperBound(t.starts, e.dev_addr) - 1, 1);
+    }
+    t.count--;
+    this.total--;
+    this.bury(e);
+  }
+
+  /**
+   * bucket_find_exact: the entry of `dev` at `addr` that best fits `ref`. A perfect fit wins;
+   * a single candidate is returned however poorly it fits (so the caller can report what
+   * differs); several imperfect candidates are ambiguous and count as not found.
+   */
+  findExact(dev: device, addr: number, ref: dma_debug_ref): dma_debug_entry | null {
+    const list = this.tables.get(dev)?.byAddr.get(addr);
+    if (!list || list.length === 0) return null;
+    if (list.length === 1) return list[0];
+    for (const e of list) if (matchLevel(e, ref) === 3) return e;
+    return null;
+  }
+
+  /** Entries of `dev` starting exactly at `addr`, oldest first. */
+  at(dev: device, addr: number): readonly dma_debug_entry[] {
+    return this.tables.get(dev)?.byAddr.get(addr) ?? [];
+  }
+
+  /**
+   * bucket_find_contain: an entry of `dev` whose range holds byte `addr`, preferring one that
+   * also holds the whole [addr, addr+size) and then one with the same direction.
+   */
+  findContaining(dev: device, addr: number, size: number, dir: dma_data_direction): dma_debug_entry | null {
+    const t = this.tables.get(dev);
+    if (!t) return null;
+    let best: dma_debug_entry | null = null;
+    let bestScore = -1;
+    for (let i = upperBound(t.starts, addr) - 1; i >= 0 && t.starts[i] + t.maxSize >= addr; i--) {
+      for (const e of t.byAddr.get(t.starts[i])!) {
+        const holds = addr < e.dev_addr + e.size || (e.size === 0 && addr === e.dev_addr);
+        if (!holds) continue;
+        const score = (addr + size <= e.dev_addr + e.size ? 2 : 0) + (e.direction === dir ? 1 : 0);
+        if (score > bestScore) {
+          bestScore = score;
+          best = e;
+        }
+      }
+    }
+    return best;
+  }
+
+  /** The most recently removed entry of `dev` at `addr`, if remembered. */
+  lastRemoved(dev: device, addr: number): dma_debug_entry | null {
+    return this.graveyard.get(dev)?.get(addr) ?? null;
+  }
+
+  /** Live entries of one device, or of all devices, in address order per device. */
+  live(dev?: device): dma_debug_entry[] {
+    const out: dma_debug_entry[] = [];
+    for (const [d, t] of this.tables) {
+      if (dev && d !== dev) continue;
+      for (const a of t.starts) out.push(...t.byAddr.get(a)!);
+    }
+    return out;
+  }
+
+  count(dev?: device): number {
+    if (!dev) return this.total;
+    return this.tables.get(dev)?.count ?? 0;
+  }
+
+  private bury(e: dma_debug_entry): void {
+    let g = this.graveyard.get(e.dev);
+    if (!g) {
+      g = new Map();
+      this.graveyard.set(e.dev, g);
+    }
+    g.delete(e.dev_addr);
+    g.set(e.dev_addr, e);
+    if (g.size > DmaDebugTable.GRAVEYARD_MAX) g.delete(g.keys().next().value!);
+  }
+}
