@@ -149,20 +149,24 @@ export abstract class PciDevice {
       this.barSizing[bar] = size === 4 && value >>> 0 === 0xffffffff;
       return;
     }
-    if (!this.writable(off, size)) {
+    // Writability is per byte: a dword write at 0x04 updates command and leaves status alone.
+    const before = this.command;
+    let wrote = false;
+    for (let i = 0; i < size; i++) {
+      if (!this.byteWritable(off + i)) continue;
+      this.config[off + i] = Math.floor(value / 2 ** (8 * i)) & 0xff;
+      wrote = true;
+    }
+    if (!wrote) {
       this.ctx.log.error(this.name, `config write to read-only offset 0x${off.toString(16)} ignored`);
       return;
     }
-    const before = this.command;
-    if (size === 1) this.config[off] = value & 0xff;
-    else if (size === 2) this.cfg.setUint16(off, value & 0xffff, true);
-    else this.cfg.setUint32(off, value >>> 0, true);
     if (this.config[MSI_CAP] === PCI_CAP_ID_MSI) {
       // Only the enable bit of MSI control is writable; the 64-bit capability bit stays set.
       const f = this.cfg.getUint16(MSI_CAP + PCI_MSI_FLAGS, true);
       this.cfg.setUint16(MSI_CAP + PCI_MSI_FLAGS, (f & PCI_MSI_FLAGS_ENABLE) | PCI_MSI_FLAGS_64BIT, true);
     }
-    if ((before ^ this.command) & PCI_COMMAND_INTX_DISABLE || off === MSI_CAP + PCI_MSI_FLAGS) this.updateIntx();
+    if ((before ^ this.command) & PCI_COMMAND_INTX_DISABLE || (off <= MSI_CAP + PCI_MSI_FLAGS && off + size > MSI_CAP + PCI_MSI_FLAGS)) this.updateIntx();
   }
 
   // ------------------------------------------------------------- for device models
@@ -225,15 +229,11 @@ export abstract class PciDevice {
     return (off - PCI_BASE_ADDRESS_0) >> 2;
   }
 
-  private writable(off: number, size: number): boolean {
-    const end = off + size;
-    const inRange = (a: number, b: number): boolean => off >= a && end <= b;
-    return (
-      inRange(PCI_COMMAND, PCI_COMMAND + 2) ||
-      inRange(PCI_INTERRUPT_LINE, PCI_INTERRUPT_LINE + 1) ||
-      inRange(MSI_CAP + PCI_MSI_FLAGS, MSI_CAP + PCI_MSI_FLAGS + 2) ||
-      inRange(MSI_CAP + PCI_MSI_ADDRESS_LO, MSI_CAP + PCI_MSI_DATA_64 + 2)
-    );
+  private byteWritable(off: number): boolean {
+    if (off >= PCI_COMMAND && off < PCI_COMMAND + 2) return true;
+    if (off === PCI_INTERRUPT_LINE) return true;
+    if (this.config[MSI_CAP] !== PCI_CAP_ID_MSI) return false;
+    return (off >= MSI_CAP + PCI_MSI_FLAGS && off < MSI_CAP + PCI_MSI_FLAGS + 2) || (off >= MSI_CAP + PCI_MSI_ADDRESS_LO && off < MSI_CAP + PCI_MSI_DATA_64 + 2);
   }
 
   /** Return to power-on state (models override and call super). */

@@ -18,7 +18,8 @@ export class Prng {
       throw new RangeError(`seed must be a non-negative safe integer, got ${seed}`);
     }
     this.seed = seed;
-    let s = (seed ^ Math.floor(seed / 0x100000000)) >>> 0;
+    const hi = Math.floor(seed / 0x100000000) >>> 0;
+    let s = seed >>> 0;
     const next = (): number => {
       s = (s + 0x9e3779b9) | 0;
       let z = s;
@@ -29,7 +30,7 @@ export class Prng {
     this.a = next();
     this.b = next();
     this.c = next();
-    this.d = next();
+    this.d = (next() ^ hi) | 0; // seeds >= 2^32 differ from their low half
     for (let i = 0; i < 12; i++) this.nextU32();
   }
 

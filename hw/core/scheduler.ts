@@ -43,6 +43,7 @@ export class Scheduler {
 
   /** Schedule `cb` at absolute time `timeNs` (never in the past). */
   at(timeNs: number, name: string, cb: EventCallback): ScheduledEvent {
+    if (!Number.isFinite(timeNs)) throw new RangeError(`Scheduler.at: time must be finite, got ${timeNs}`);
     if (timeNs < this.nowNs) {
       throw new RangeError(`Scheduler.at: ${timeNs} ns is in the past (now ${this.nowNs} ns)`);
     }
@@ -89,6 +90,7 @@ export class Scheduler {
 
   /** Run every event due up to now + `ns`, then set the clock to exactly now + `ns`. */
   runFor(ns: number): void {
+    if (!(ns >= 0) || !Number.isFinite(ns)) throw new RangeError(`Scheduler.runFor: duration must be a finite number >= 0, got ${ns}`);
     const end = this.nowNs + ns;
     while (this.peekTime() <= end) this.step();
     this.nowNs = end;

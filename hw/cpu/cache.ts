@@ -35,6 +35,7 @@ export class CacheLevel {
     readonly name: string,
     geom: CacheGeometry,
   ) {
+    if (!Number.isInteger(geom.ways) || geom.ways < 1) throw new RangeError(`${name}: ways must be a positive integer, got ${geom.ways}`);
     const sets = geom.size / (geom.ways * LINE_SIZE);
     if (!Number.isInteger(sets) || sets < 1 || (sets & (sets - 1)) !== 0) {
       throw new RangeError(`${name}: size ${geom.size} with ${geom.ways} ways does not give a power-of-two set count`);

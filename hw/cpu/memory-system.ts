@@ -311,7 +311,7 @@ export class MemorySystem {
     this.stats.l1Misses++;
     this.snoopOtherL1(cpu, line, forWrite);
     slot = this.fillL1(cpu, line);
-    if (this.opts.prefetchRate > 0 && this.opts.prng.chance(this.opts.prefetchRate)) this.prefetch(cpu, line + 1);
+    if (this.opts.prefetchRate > 0 && this.opts.prng.chance(this.opts.prefetchRate)) this.prefetch(cpu, line + 1, slot);
     return slot;
   }
 
@@ -485,9 +485,11 @@ export class MemorySystem {
   }
 
   /** Speculative fill: the CPU pulls a line it was not asked for. */
-  private prefetch(cpu: number, line: number): void {
+  private prefetch(cpu: number, line: number, keepSlot: number): void {
     if (!this.map.isRam(line * LINE_SIZE, LINE_SIZE)) return;
-    if (this.l1[cpu].find(line) >= 0) return;
+    const l1 = this.l1[cpu];
+    // Never evict the line the demand access is about to use.
+    if (l1.find(line) >= 0 || l1.victimFor(line) === keepSlot) return;
     this.snoopOtherL1(cpu, line, false);
     this.stats.prefetches++;
     const saved = this.charged[cpu];

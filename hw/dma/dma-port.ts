@@ -43,24 +43,12 @@ export class DmaPort {
 
   /** Read `len` bytes at bus address `addr` into `dst[off..]`; false if the transaction failed. */
   read(addr: number, dst: Uint8Array, off: number, len: number): boolean {
-    const a = this.drive(addr, len);
-    if (!this.mem.deviceRead(a, dst, off, len, this.coherent)) {
-      this.log.error(this.name, `DMA read of ${len} bytes at 0x${a.toString(16)} hit no memory (master abort)`);
-      return false;
-    }
-    if (this.observer) this.observer.onDeviceAccess(this, a, len, false);
-    return true;
+    return this.transfer(addr, dst, off, len, false);
   }
 
   /** Write `len` bytes from `src[off..]` to bus address `addr`; false if the transaction failed. */
   write(addr: number, src: Uint8Array, off: number, len: number): boolean {
-    const a = this.drive(addr, len);
-    if (!this.mem.deviceWrite(a, src, off, len, this.coherent)) {
-      this.log.error(this.name, `DMA write of ${len} bytes at 0x${a.toString(16)} hit no memory (master abort)`);
-      return false;
-    }
-    if (this.observer) this.observer.onDeviceAccess(this, a, len, true);
-    return true;
+    return this.transfer(addr, src, off, len, true);
   }
 
   /** Little-endian 32-bit read; returns -1 when the transaction failed. */
@@ -78,16 +66,27 @@ export class DmaPort {
     return this.read(addr, this.scratch, 0, size) ? decodeLe(this.view, size) : -1;
   }
 
-  /** The address as it appears on the bus after the device's address lines. */
-  private drive(addr: number, len: number): number {
-    if (this.addressBits >= 53) return addr;
+  /**
+   * The device's address lines drive only the low `addressBits` bits: an address beyond them
+   * lands modulo the limit, and a transfer running past the limit wraps around to 0.
+   */
+  private transfer(addr: number, buf: Uint8Array, off: number, len: number, isWrite: boolean): boolean {
+    if (this.addressBits >= 53 || addr + len <= 2 ** this.addressBits) return this.access(addr, buf, off, len, isWrite);
     const limit = 2 ** this.addressBits;
-    if (addr + len <= limit) return addr;
-    // The top address bits are simply not driven, so the transfer lands (and runs on) modulo
-    // the limit; a transfer that straddles the limit wraps back towards 0 on real hardware,
-    // which we approximate by moving the whole transfer.
-    const truncated = addr % limit;
-    this.log.error(this.name, `DMA address 0x${addr.toString(16)} exceeds the device's ${this.addressBits}-bit address lines; bus sees 0x${truncated.toString(16)}`);
-    return truncated;
+    const a = addr % limit;
+    this.log.error(this.name, `DMA address 0x${addr.toString(16)}+${len} exceeds the device's ${this.addressBits}-bit address lines; bus sees 0x${a.toString(16)}`);
+    const first = Math.min(len, limit - a);
+    if (!this.access(a, buf, off, first, isWrite)) return false;
+    return first === len || this.access(0, buf, off + first, len - first, isWrite);
+  }
+
+  private access(a: number, buf: Uint8Array, off: number, len: number, isWrite: boolean): boolean {
+    const ok = isWrite ? this.mem.deviceWrite(a, buf, off, len, this.coherent) : this.mem.deviceRead(a, buf, off, len, this.coherent);
+    if (!ok) {
+      this.log.error(this.name, `DMA ${isWrite ? "write" : "read"} of ${len} bytes at 0x${a.toString(16)} hit no memory (master abort)`);
+      return false;
+    }
+    if (this.observer) this.observer.onDeviceAccess(this, a, len, isWrite);
+    return true;
   }
 }

@@ -64,6 +64,8 @@ export class InterruptController {
   readonly pending: Uint8Array;
   readonly inService: Uint8Array;
   readonly input: Uint8Array;
+  /** Wires currently asserting each line (several devices may share one: a wired-OR). */
+  private readonly asserted: Uint16Array;
   readonly affinity: Uint16Array;
   readonly delivered: Float64Array;
   readonly msiRegion: MmioRegion;
@@ -82,6 +84,7 @@ export class InterruptController {
     this.pending = new Uint8Array(this.vectors);
     this.inService = new Uint8Array(this.vectors);
     this.input = new Uint8Array(this.vectors);
+    this.asserted = new Uint16Array(this.vectors);
     this.affinity = new Uint16Array(this.vectors);
     this.delivered = new Float64Array(this.vectors);
     this.msiRegion = new MmioRegion("msi", 0x1000, this.msiOps(), [4]);
@@ -115,10 +118,12 @@ export class InterruptController {
     if (this.pending[v] && !this.inService[v]) this.onDeliverable(this.affinity[v]);
   }
 
-  /** A wire changed level. */
+  /** A wire changed level (each IrqLine reports only its own changes). */
   setInput(v: number, level: boolean): void {
     const was = this.input[v];
-    this.input[v] = level ? 1 : 0;
+    this.asserted[v] += level ? 1 : this.asserted[v] > 0 ? -1 : 0;
+    this.input[v] = this.asserted[v] > 0 ? 1 : 0;
+    level = this.input[v] === 1;
     if (this.trigger[v] === "level") {
       this.pending[v] = level ? 1 : 0;
     } else if (level && !was) {

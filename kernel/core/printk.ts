@@ -74,7 +74,6 @@ export class Printk {
         customLevels: { notice: 35, crit: 55, alert: 58 },
         base: null,
         timestamp: () => `,"simt":${this.nowNs}`,
-        formatters: { level: () => ({}) },
       },
       stream,
     );
