@@ -11,6 +11,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { readFileSync } from "node:fs";
 import { extname } from "node:path";
+import { pathToFileURL } from "node:url";
 import { SCENARIOS, findScenario } from "../scenarios/index.ts";
 import { runScenario } from "../sim/run.ts";
 import { reportToJson, type RunReport } from "../sim/report.ts";
@@ -141,4 +142,9 @@ function parseSeed(s: string): number {
   const n = Number(s);
   if (!/^\d+$/.test(s) || !Number.isSafeInteger(n)) throw new UsageError(`--seed: expected a non-negative integer, got "${s}"`);
   return n;
+}
+
+// Run when executed directly (tsx cli/main.ts ...); bin/dmasim.js imports runCli instead.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await runCli(process.argv.slice(2));
 }

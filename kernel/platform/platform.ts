@@ -219,6 +219,11 @@ export class Platform {
     return { ...this.board.mem.stats };
   }
 
+  /** Events the scheduler has run so far. */
+  eventsExecuted(): number {
+    return this.board.scheduler.executed;
+  }
+
   residentRamBytes(): number {
     return this.board.residentRamBytes;
   }

@@ -21,7 +21,7 @@ import {
   type pci_dev, type pci_device_id, type pci_driver,
 } from "../../../kernel/include/pci.ts";
 import { free_irq, request_irq, IRQ_HANDLED, IRQ_NONE, IRQF_SHARED, type irqreturn_t } from "../../../kernel/include/interrupt.ts";
-import { complete, init_completion, type completion } from "../../../kernel/include/completion.ts";
+import { complete, DECLARE_COMPLETION, type completion } from "../../../kernel/include/completion.ts";
 import { dma_set_mask_and_coherent, DMA_BIT_MASK } from "../../../kernel/include/dma-mapping.ts";
 import { readl, writel } from "../../../kernel/include/io.ts";
 import { dev_err, dev_info } from "../../../kernel/include/printk.ts";
@@ -144,13 +144,11 @@ function edu_alloc(pdev: pci_dev, bar: iomem_t): edu_device {
     bar,
     irq: pci_irq_vector(pdev, 0),
     msi: pdev.msi_enabled,
-    fact_done: { done: 0 } as completion,
-    dma_done: { done: 0 } as completion,
+    fact_done: DECLARE_COMPLETION(),
+    dma_done: DECLARE_COMPLETION(),
     irqs_fact: 0,
     irqs_dma: 0,
   };
-  init_completion(edu.fact_done);
-  init_completion(edu.dma_done);
   return edu;
 }
 

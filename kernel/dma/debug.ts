@@ -1,0 +1,319 @@
+/**
+ * dma-debug (§7), the checks of kernel/dma/debug.c on our bookkeeping table.
+ *
+ * Every live mapping and allocation is an entry (debug-table.ts) with its owner, its domain
+ * (CPU or DEVICE, §1.2) and a history of the calls that touched it. The map, sync, unmap and
+ * free paths call in here; each misuse becomes one finding of a stable kind, printed like
+ * Linux prints it ("DMA-API: <driver> <device>: device driver ...") at KERN_ERR, followed by
+ * the call that created the entry. Unlike Linux, every error is reported, not just the first.
+ * The domain kept per entry is what the coherence sanitizer builds on; partial syncs flip the
+ * domain of the whole entry (byte-level ownership is the sanitizer's business).
+ */
+
+import type { Kernel } from "../core/kernel.ts";
+import { current_kernel } from "../core/current.ts";
+import { KERN_ERR, KERN_INFO, KERN_WARNING, dmesgStamp } from "../core/printk.ts";
+import type { FindingKind, FindingHistoryEntry } from "../core/findings.ts";
+import type { device } from "../include/device.ts";
+import type { vaddr_t } from "../include/types.ts";
+import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_MAPPING_ERROR, DMA_TO_DEVICE, dma_dir_name, dma_fmt_addr, type dma_data_direction } from "./defs.ts";
+import type { dma_debug_entry, dma_debug_type, dma_domain } from "./debug-table.ts";
+import { dma_state } from "./state.ts";
+import { on_driver_unbind } from "../base/driver.ts";
+
+export type { dma_debug_entry, dma_debug_type, dma_domain };
+
+const FIX: Partial<Record<FindingKind, string>> = {
+  "unmap-not-mapped": "Unmap or free only a handle returned by a successful map or allocation, once, on the device that made it.",
+  "unmap-wrong-size": "Unmap with the same size that was mapped.",
+  "unmap-wrong-type": "Undo a mapping with its own function: dma_unmap_single for dma_map_single, dma_unmap_page for dma_map_page, dma_free_coherent for dma_alloc_coherent.",
+  "unmap-wrong-direction": "Unmap with the same direction that was mapped.",
+  "mapping-error-not-checked": "Check every handle with dma_mapping_error() right after mapping, before giving it to the device.",
+  "sync-not-mapped": "Sync only addresses inside a live mapping of the same device.",
+  "sync-out-of-range": "Keep the synced range (address + size) inside the mapping.",
+  "sync-wrong-direction": "Sync with the direction the buffer was mapped with.",
+  "free-coherent-mismatch": "Free with exactly the size, CPU address and DMA handle that dma_alloc_coherent() gave.",
+  "mapping-leak": "Unmap every streaming mapping and free every DMA allocation before remove() returns, or use the dmam_* managed helpers.",
+  "map-stack-memory": "Never DMA to or from the stack; use kmalloc() or page-allocator memory.",
+  "map-invalid-memory": "Map only linear-map memory (kmalloc, page allocator); map vmalloc buffers page by page with dma_map_page or through an sg table.",
+  "dma-mask-exceeded": "Allocate the buffer where the device can reach it (dma_alloc_coherent, or memory below the mask), or raise the mask with dma_set_mask() if the hardware allows.",
+};
+
+/** The driver to blame: the entry's owner, else the bound driver, else the running code. */
+function driver_of(k: Kernel, dev: device, e: dma_debug_entry | null): string {
+  return e?.owner || dev.driver?.name || k.exec.owner || dev.bus;
+}
+
+function entry_details(e: dma_debug_entry): Record<string, string | number | boolean> {
+  return {
+    dev_addr: dma_fmt_addr(e.dev_addr),
+    phys: dma_fmt_addr(e.phys),
+    size: e.size,
+    direction: dma_dir_name(e.direction),
+    type: e.type,
+    domain: e.domain,
+    map_err_checked: e.map_err_checked,
+  };
+}
+
+/**
+ * dma_debug_report - add a DMA finding and print it as dma-debug does.
+ * @kind: stable finding kind
+ * @text: Linux-style text after "DMA-API: <driver> <device>: "
+ * @e: the entry involved, if any (its history explains the finding)
+ * @details: extra fields (they override the entry's)
+ */
+export function dma_debug_report(
+  k: Kernel,
+  kind: FindingKind,
+  dev: device,
+  e: dma_debug_entry | null,
+  text: string,
+  details: Record<string, string | number | boolean> = {},
+  history: readonly FindingHistoryEntry[] = e ? e.history : [],
+): void {
+  const drv = driver_of(k, dev, e);
+  const line = `${drv} ${dev.name}: ${text}`;
+  k.printk.log(KERN_ERR, line, "DMA-API: ");
+  const first = history[0];
+  if (first) k.printk.log(KERN_ERR, `Mapped at: ${dmesgStamp(first.timeNs)}${first.op} ${first.detail}`, "DMA-API: ");
+  k.findings.add({
+    kind,
+    severity: "error",
+    timeNs: k.exec.now(),
+    driver: drv,
+    device: dev.name,
+    message: `DMA-API: ${line}`,
+    fix: FIX[kind] ?? "Use the DMA API as documented.",
+    details: { ...(e ? entry_details(e) : {}), ...details },
+    history: [...history],
+  });
+}
+
+/** Append a call to an entry's history. */
+export function dma_debug_note(k: Kernel, e: dma_debug_entry, op: string, detail: string): void {
+  e.history.push({ timeNs: k.exec.now(), op, detail });
+}
+
+export interface dma_debug_new_entry {
+  readonly dev: device;
+  readonly type: dma_debug_type;
+  readonly dev_addr: number;
+  readonly phys: number;
+  readonly cpu_addr: vaddr_t;
+  readonly size: number;
+  readonly direction: dma_data_direction;
+  readonly attrs: number;
+  readonly domain: dma_domain;
+}
+
+/**
+ * Linux's dma-debug listens for BUS_NOTIFY_UNBOUND_DRIVER; ours registers with the driver core
+ * the first time anything is mapped or allocated (a leak needs a live entry, so this is never
+ * too late). The core runs the hook after remove() and the devres releases.
+ */
+function dma_debug_hook_unbind(k: Kernel): void {
+  const st = dma_state(k);
+  if (st.unbindHooked) return;
+  st.unbindHooked = true;
+  on_driver_unbind((dev) => void dma_debug_device_unbind(dev));
+}
+
+/** debug_dma_map_page / debug_dma_alloc_coherent: record a new live entry. */
+export function debug_dma_add(k: Kernel, n: dma_debug_new_entry, op: string): dma_debug_entry {
+  dma_debug_hook_unbind(k);
+  const e: dma_debug_entry = {
+    ...n,
+    owner: k.exec.owner || n.dev.driver?.name || "",
+    timeNs: k.exec.now(),
+    // allocations return no error cookie: nothing to check
+    map_err_checked: n.type === "coherent" || n.type === "noncoherent",
+    map_err_reported: false,
+    leak_reported: false,
+    history: [],
+  };
+  dma_debug_note(k, e, op, `dev_addr=${dma_fmt_addr(n.dev_addr)} size=${n.size} dir=${dma_dir_name(n.direction)}`);
+  dma_state(k).table.add(e);
+  return e;
+}
+
+/**
+ * debug_dma_mapping_error: the driver checked @addr. Marks the first matching entry not yet
+ * checked (the same address may be mapped twice without an IOMMU).
+ */
+export function debug_dma_mapping_error(k: Kernel, dev: device, addr: number): void {
+  for (const e of dma_state(k).table.at(dev, addr)) {
+    if (e.map_err_checked) continue;
+    e.map_err_checked = true;
+    dma_debug_note(k, e, "dma_mapping_error", "checked");
+    return;
+  }
+}
+
+function check_map_err(k: Kernel, e: dma_debug_entry): void {
+  if (e.map_err_checked || e.map_err_reported) return;
+  e.map_err_reported = true;
+  dma_debug_report(k, "mapping-error-not-checked", e.dev, e, `device driver failed to check map error [device address=${dma_fmt_addr(e.dev_addr)}] [size=${e.size} bytes] [mapped as ${e.type}]`);
+}
+
+/** What an unmap or free call passed (the `ref` of check_unmap). */
+export interface dma_debug_unmap_ref {
+  readonly type: dma_debug_type;
+  readonly size: number;
+  readonly direction: dma_data_direction;
+  /** For frees: the CPU address passed. */
+  readonly cpu_addr?: vaddr_t;
+}
+
+function report_not_found(k: Kernel, dev: device, addr: number, ref: dma_debug_unmap_ref, op: string): void {
+  const prev = dma_state(k).table.lastRemoved(dev, addr);
+  const history = prev ? prev.history : [];
+  const text =
+    addr === DMA_MAPPING_ERROR
+      ? `device driver tries to free an invalid DMA memory address`
+      : `device driver tries to free DMA memory it has not allocated [device address=${dma_fmt_addr(addr)}] [size=${ref.size} bytes]`;
+  const d = { dev_addr: dma_fmt_addr(addr), size: ref.size, direction: dma_dir_name(ref.direction), call: op, double_unmap: prev !== null };
+  dma_debug_report(k, "unmap-not-mapped", dev, null, text, d, history);
+}
+
+/**
+ * check_unmap for streaming unmaps: report every way the call differs from the map, then drop
+ * the entry (as Linux does, even when something differed).
+ */
+export function debug_dma_unmap(k: Kernel, dev: device, addr: number, ref: dma_debug_unmap_ref, op: string): void {
+  const table = dma_state(k).table;
+  const e = table.findExact(dev, addr, ref);
+  if (!e) {
+    report_not_found(k, dev, addr, ref, op);
+    return;
+  }
+  dma_debug_note(k, e, op, `size=${ref.size} dir=${dma_dir_name(ref.direction)}`);
+  const at = `[device address=${dma_fmt_addr(addr)}]`;
+  if (e.size !== ref.size) {
+    dma_debug_report(k, "unmap-wrong-size", dev, e, `device driver frees DMA memory with different size ${at} [map size=${e.size} bytes] [unmap size=${ref.size} bytes]`, { unmap_size: ref.size });
+  }
+  if (e.type !== ref.type) {
+    dma_debug_report(k, "unmap-wrong-type", dev, e, `device driver frees DMA memory with wrong function ${at} [size=${e.size} bytes] [mapped as ${e.type}] [unmapped as ${ref.type}]`, { unmap_type: ref.type });
+  }
+  if (e.direction !== ref.direction) {
+    dma_debug_report(k, "unmap-wrong-direction", dev, e, `device driver frees DMA memory with different direction ${at} [size=${e.size} bytes] [mapped with ${dma_dir_name(e.direction)}] [unmapped with ${dma_dir_name(ref.direction)}]`, { unmap_direction: dma_dir_name(ref.direction) });
+  }
+  check_map_err(k, e);
+  e.domain = "CPU";
+  table.remove(e);
+}
+
+/**
+ * check_unmap for dma_free_coherent / dma_free_noncoherent. Unlike a streaming unmap, a free
+ * that does not match its allocation exactly frees nothing (the WARN says so): handing the
+ * wrong size or address to the page allocator would corrupt it. The entry stays live, so the
+ * memory is reported again as a leak at unbind.
+ * Returns: the entry to free, or null.
+ */
+export function debug_dma_free(k: Kernel, dev: device, addr: number, ref: dma_debug_unmap_ref, op: string): dma_debug_entry | null {
+  const table = dma_state(k).table;
+  const e = table.findExact(dev, addr, ref);
+  const at = `[device address=${dma_fmt_addr(addr)}]`;
+  let bad = true;
+  if (!e) {
+    const byCpu = table.live(dev).find((x) => x.type === ref.type && x.cpu_addr === ref.cpu_addr);
+    if (byCpu) {
+      const text = `device driver frees DMA memory with different device address ${at} [size=${ref.size} bytes] [allocated device address=${dma_fmt_addr(byCpu.dev_addr)}]`;
+      dma_debug_report(k, "free-coherent-mismatch", dev, byCpu, text, { free_dev_addr: dma_fmt_addr(addr) });
+    } else {
+      report_not_found(k, dev, addr, ref, op);
+    }
+  } else if (e.type !== ref.type) {
+    dma_debug_report(k, "unmap-wrong-type", dev, e, `device driver frees DMA memory with wrong function ${at} [size=${e.size} bytes] [mapped as ${e.type}] [unmapped as ${ref.type}]`, { unmap_type: ref.type });
+  } else if (e.size !== ref.size || e.cpu_addr !== ref.cpu_addr || e.direction !== ref.direction) {
+    const parts = [`device driver frees DMA memory with different ${e.size !== ref.size ? "size" : e.cpu_addr !== ref.cpu_addr ? "CPU address" : "direction"} ${at}`];
+    parts.push(`[alloc size=${e.size} bytes] [free size=${ref.size} bytes]`);
+    parts.push(`[cpu alloc address=0x${e.cpu_addr.toString(16)}] [cpu free address=0x${(ref.cpu_addr ?? 0).toString(16)}]`);
+    dma_debug_report(k, "free-coherent-mismatch", dev, e, parts.join(" "), { free_size: ref.size, free_cpu_addr: `0x${(ref.cpu_addr ?? 0).toString(16)}` });
+  } else {
+    bad = false;
+  }
+  if (bad) {
+    k.warnings++;
+    k.printk.log(KERN_WARNING, `WARNING: ${op}: not freeing DMA memory that does not match its allocation`, `${dev.name}: `);
+    return null;
+  }
+  dma_debug_note(k, e!, op, `size=${ref.size}`);
+  table.remove(e!);
+  return e;
+}
+
+/**
+ * check_sync: a sync of [addr, addr+size) must lie inside one live mapping of @dev and use its
+ * direction. The entry's domain follows the sync either way.
+ */
+export function debug_dma_sync(k: Kernel, dev: device, addr: number, size: number, dir: dma_data_direction, to_cpu: boolean, op: string): void {
+  const e = dma_state(k).table.findContaining(dev, addr, size, dir);
+  const at = `[device address=${dma_fmt_addr(addr)}]`;
+  if (!e) {
+    const d = { dev_addr: dma_fmt_addr(addr), size, direction: dma_dir_name(dir), call: op };
+    dma_debug_report(k, "sync-not-mapped", dev, null, `device driver tries to sync DMA memory it has not allocated ${at} [size=${size} bytes]`, d);
+    return;
+  }
+  dma_debug_note(k, e, op, `addr=${dma_fmt_addr(addr)} size=${size} dir=${dma_dir_name(dir)}`);
+  const end = addr - e.dev_addr + size;
+  if (end > e.size) {
+    dma_debug_report(k, "sync-out-of-range", dev, e, `device driver syncs DMA memory outside allocated range ${at} [allocation size=${e.size} bytes] [sync offset+size=${end}]`, { sync_addr: dma_fmt_addr(addr), sync_size: size });
+  }
+  check_sync_direction(k, e, addr, size, dir, to_cpu);
+  check_map_err(k, e);
+  if (e.type !== "coherent") e.domain = to_cpu ? "CPU" : "DEVICE";
+}
+
+function check_sync_direction(k: Kernel, e: dma_debug_entry, addr: number, size: number, dir: dma_data_direction, to_cpu: boolean): void {
+  if (e.direction === DMA_BIDIRECTIONAL) return;
+  const at = `[device address=${dma_fmt_addr(addr)}] [size=${size} bytes]`;
+  const d = { sync_direction: dma_dir_name(dir) };
+  if (dir !== e.direction) {
+    dma_debug_report(k, "sync-wrong-direction", e.dev, e, `device driver syncs DMA memory with different direction ${at} [mapped with ${dma_dir_name(e.direction)}] [synced with ${dma_dir_name(dir)}]`, d);
+  }
+  if (to_cpu && e.direction === DMA_TO_DEVICE && dir !== DMA_TO_DEVICE) {
+    dma_debug_report(k, "sync-wrong-direction", e.dev, e, `device driver syncs device read-only DMA memory for cpu ${at} [mapped with ${dma_dir_name(e.direction)}] [synced with ${dma_dir_name(dir)}]`, d);
+  }
+  if (!to_cpu && e.direction === DMA_FROM_DEVICE && dir !== DMA_FROM_DEVICE) {
+    dma_debug_report(k, "sync-wrong-direction", e.dev, e, `device driver syncs device write-only DMA memory to device ${at} [mapped with ${dma_dir_name(e.direction)}] [synced with ${dma_dir_name(dir)}]`, d);
+  }
+}
+
+/**
+ * dma_debug_device_unbind - the driver of @dev is gone: report every mapping and allocation it
+ * left behind (one `mapping-leak` finding each). Runs from the driver core's unbind hook, after
+ * remove() and the device's devres releases, as Linux's bus notifier does; calling it again
+ * (or directly) is harmless. Entries stay in the table (the memory really is leaked) but are
+ * reported only once.
+ * Context: process.
+ * Returns: the number of leaks newly reported.
+ */
+export function dma_debug_device_unbind(dev: device): number {
+  const k = current_kernel();
+  const leaked = dma_state(k).table.live(dev).filter((e) => !e.leak_reported);
+  for (const e of leaked) {
+    e.leak_reported = true;
+    const text = `device driver has pending DMA allocations while released from device [count=${leaked.length}] [device address=${dma_fmt_addr(e.dev_addr)}] [size=${e.size} bytes] [mapped with ${dma_dir_name(e.direction)}] [mapped as ${e.type}]`;
+    dma_debug_report(k, "mapping-leak", dev, e, text, { count: leaked.length });
+  }
+  return leaked.length;
+}
+
+/**
+ * dma_debug_live - the live mappings and allocations of @dev, or of every device.
+ * Context: any. Returns: the entries (do not modify them).
+ */
+export function dma_debug_live(dev?: device): readonly dma_debug_entry[] {
+  return dma_state(current_kernel()).table.live(dev);
+}
+
+/** debug_dma_dump_mappings - print the live entries of @dev (or all) as the debugfs dump does. */
+export function debug_dma_dump_mappings(dev?: device): void {
+  const k = current_kernel();
+  dma_state(k).table.live(dev).forEach((e, idx) => {
+    const check = e.map_err_checked ? "checked" : "not checked";
+    const text = `${e.type} idx ${idx} P=0x${e.phys.toString(16)} D=0x${e.dev_addr.toString(16)} L=0x${e.size.toString(16)} ${dma_dir_name(e.direction)} ${e.domain} ${check}`;
+    k.printk.log(KERN_INFO, `${driver_of(k, e.dev, e)} ${e.dev.name}: ${text}`, "DMA-API: ");
+  });
+}

@@ -1,0 +1,28 @@
+/**
+ * Boot: bring a kernel up on a board, as start_kernel does: the core, the interrupt layer,
+ * then the driver core with its buses (PCI is enumerated through the ECAM window).
+ */
+
+import type { Board } from "../../hw/machine/board.ts";
+import { Platform } from "./platform.ts";
+import { Kernel, type KernelOptions } from "../core/kernel.ts";
+import { KERN_INFO } from "../core/printk.ts";
+import { irq_init } from "../irq/irqdesc.ts";
+import { driver_init } from "../base/init.ts";
+
+export function boot(board: Board, opts: KernelOptions = {}): Kernel {
+  const platform = new Platform(board);
+  const k = new Kernel(platform, opts);
+  const d = platform.desc;
+  k.printk.log(KERN_INFO, `dmasim kernel, machine ${d.name} (${d.arch.kind}, seed ${board.prng.seed})`);
+  for (const r of platform.ram()) {
+    k.printk.log(KERN_INFO, `  node ${r.node}: [mem 0x${r.base.toString(16).padStart(16, "0")}-0x${(r.base + r.size - 1).toString(16).padStart(16, "0")}]`);
+  }
+  k.printk.log(KERN_INFO, `DMA is ${platform.coherentDma ? "coherent (devices snoop CPU caches)" : "non-coherent: streaming DMA needs cache maintenance"}`);
+  k.printk.log(KERN_INFO, `smp: Brought up ${platform.cpus} CPU${platform.cpus > 1 ? "s" : ""}`);
+  k.exec.runOn(0, "process", "", "start_kernel", () => {
+    irq_init(k);
+    driver_init(k);
+  });
+  return k;
+}
