@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { bareKernel } from "../../../helpers/kernel.ts";
 import type { Kernel } from "../../../../kernel/core/kernel.ts";
-import { IRQF_SHARED, IRQ_HANDLED, IRQ_NONE, request_irq } from "../../../../kernel/include/interrupt.ts";
+import {
+  IRQF_ONESHOT, IRQF_SHARED, IRQ_HANDLED, IRQ_NONE, request_irq, request_threaded_irq,
+} from "../../../../kernel/include/interrupt.ts";
 import { irq_set_spurious_thresholds, irq_stats } from "../../../../kernel/irq/irqdesc.ts";
 
 function as<T>(k: Kernel, owner: string, fn: () => T): T {
@@ -55,6 +57,19 @@ describe("note_interrupt: stuck interrupt detection", () => {
     const f = kernel.findings.ofKind("irq-storm")[0];
     expect(f.driver).toBe("a, b");
     expect(f.device).toBe("deva, devb");
+  });
+
+  it("judges thread-only handlers by what their thread returned", async () => {
+    const { kernel, board } = bareKernel();
+    irq_set_spurious_thresholds(kernel, { window: 50, threshold: 40 });
+    let runs = 0;
+    as(kernel, "lazy", () => request_threaded_irq(23, null, () => (runs++, IRQ_NONE), IRQF_ONESHOT, "lazydev", {}));
+    board.intc.line(23).raise();
+    await kernel.run();
+    expect(kernel.findings.ofKind("irq-storm")[0]).toMatchObject({ driver: "lazy" });
+    // The first interrupt only arms the deferred check; the line died at the end of the next window.
+    expect(irq_stats(kernel)[0]).toMatchObject({ count: 51, spurious_disabled: true });
+    expect(runs).toBe(51);
   });
 
   it("does not count the odd spurious interrupt more than 100 ms apart", async () => {
