@@ -10,13 +10,25 @@
  * zeroes still in its cache instead of what the device wrote; on a coherent machine the
  * device's write invalidated those lines and the data is intact. The scenario states which
  * outcome it expects from the machine's coherence, so it passes when it demonstrates that.
+ *
+ * Both scenarios register the PCI driver and the platform driver (whichever finds devices
+ * binds them: a `pci.devices` edu, a `platform` edu, or both) and unregister both at the end.
+ * "probe" expects as many bound devices as the machine describes edus (at least one). Every
+ * bound device runs the same workload, in probe order (PCI first): the first one's checks and
+ * results carry the plain names ("factorial(5)", "irq-mode"), each further one's are prefixed
+ * with its device name ("edu0: factorial(5)", "edu0: irq-mode"), so a one-edu machine reports
+ * exactly as before. "irq-mode" is "MSI" or "INTx" on PCI and "platform IRQ" on the platform
+ * bus.
  */
 
 import type { Scenario, ScenarioContext } from "../sim/scenario.ts";
 import type { MachineDesc } from "../hw/machine/schema.ts";
-import { edu_devices, edu_driver, edu_params } from "../drivers/misc/edu/edu_main.ts";
+import type { Kernel } from "../kernel/core/kernel.ts";
+import { edu_devices, edu_driver, edu_params, type edu_device } from "../drivers/misc/edu/edu_main.ts";
+import { edu_platform_driver } from "../drivers/misc/edu/edu_platform.ts";
 import { edu_dma_roundtrip_coherent, edu_dma_roundtrip_single, edu_factorial } from "../drivers/misc/edu/edu_ops.ts";
-import { bindDriver, inProcessContext, unbindDriver } from "../sim/driver-harness.ts";
+import { platform_driver_register, platform_driver_unregister } from "../kernel/include/platform_device.ts";
+import { bindDriver, boundCount, inProcessContext, unbindDriver } from "../sim/driver-harness.ts";
 
 const FACTORIALS: [number, number][] = [
   [0, 1],
@@ -42,30 +54,69 @@ function firstMismatch(a: Uint8Array, b: Uint8Array): number {
   return -1;
 }
 
+/** How many edus the machine describes, on either bus. */
+function eduCount(m: MachineDesc): number {
+  return m.pci.devices.filter((d) => d.model === "edu").length + m.platform.filter((d) => d.model === "edu").length;
+}
+
+/** Register both drivers and run until their probes finished; true when some edu is bound. */
 async function probeEdu(ctx: ScenarioContext): Promise<boolean> {
-  const bound = await bindDriver(ctx.kernel, edu_driver);
-  ctx.check("probe", 1, bound);
-  ctx.check("edu-bound", true, edu_devices.length === 1);
-  return edu_devices.length === 1;
+  const k = ctx.kernel;
+  await bindDriver(k, edu_driver);
+  await runUntilDone(k, () => platform_driver_register(edu_platform_driver));
+  // At least one: the scenario is about an edu, so a machine without any fails it.
+  const want = Math.max(1, eduCount(ctx.machine));
+  ctx.check("probe", want, boundCount(k, edu_driver.name));
+  ctx.check("edu-bound", true, edu_devices.length > 0 && edu_devices.length === want);
+  return edu_devices.length > 0;
+}
+
+/** Unregister both drivers (remove, then devres) and run until done. */
+async function removeEdu(k: Kernel): Promise<void> {
+  await runUntilDone(k, () => platform_driver_unregister(edu_platform_driver));
+  await unbindDriver(k, edu_driver);
+}
+
+async function runUntilDone(k: Kernel, start: () => Promise<unknown>): Promise<void> {
+  k.enter();
+  const done = start();
+  await k.run();
+  await done;
+}
+
+/** The device's checks and results are named plainly for the first device, prefixed after. */
+function namer(edu: edu_device, i: number): (name: string) => string {
+  return i === 0 ? (name) => name : (name) => `${edu.dev.name}: ${name}`;
+}
+
+async function exerciseEdu(ctx: ScenarioContext, edu: edu_device, i: number): Promise<void> {
+  const n = namer(edu, i);
+  ctx.result(n("irq-mode"), edu.irq_mode);
+  for (const [arg, want] of FACTORIALS) ctx.check(n(`factorial(${arg})`), want, await edu_factorial(edu, arg));
+  const data = pattern(4096, ctx.seed + i);
+  const single = await edu_dma_roundtrip_single(edu, data);
+  ctx.check(n("dma-single-err"), 0, single.err);
+  ctx.check(n("dma-single-intact"), true, single.err === 0 && firstMismatch(single.data, data) < 0);
+  const coh = await edu_dma_roundtrip_coherent(edu, data.subarray(0, 2048));
+  ctx.check(n("dma-coherent-err"), 0, coh.err);
+  ctx.check(n("dma-coherent-intact"), true, coh.err === 0 && firstMismatch(coh.data, data.subarray(0, 2048)) < 0);
 }
 
 async function runEdu(ctx: ScenarioContext): Promise<void> {
-  if (!(await probeEdu(ctx))) return;
-  const edu = edu_devices[0];
-  ctx.result("irq-mode", edu.msi ? "MSI" : "INTx");
-  await inProcessContext(ctx.kernel, "edu-test", async () => {
-    for (const [n, want] of FACTORIALS) ctx.check(`factorial(${n})`, want, await edu_factorial(edu, n));
-    const data = pattern(4096, ctx.seed);
-    const single = await edu_dma_roundtrip_single(edu, data);
-    ctx.check("dma-single-err", 0, single.err);
-    ctx.check("dma-single-intact", true, single.err === 0 && firstMismatch(single.data, data) < 0);
-    const coh = await edu_dma_roundtrip_coherent(edu, data.subarray(0, 2048));
-    ctx.check("dma-coherent-err", 0, coh.err);
-    ctx.check("dma-coherent-intact", true, coh.err === 0 && firstMismatch(coh.data, data.subarray(0, 2048)) < 0);
-  });
-  ctx.result("factorial-irqs", edu.irqs_fact);
-  ctx.result("dma-irqs", edu.irqs_dma);
-  await unbindDriver(ctx.kernel, edu_driver);
+  try {
+    if (!(await probeEdu(ctx))) return;
+    const devs = [...edu_devices];
+    await inProcessContext(ctx.kernel, "edu-test", async () => {
+      for (const [i, edu] of devs.entries()) await exerciseEdu(ctx, edu, i);
+    });
+    for (const [i, edu] of devs.entries()) {
+      const n = namer(edu, i);
+      ctx.result(n("factorial-irqs"), edu.irqs_fact);
+      ctx.result(n("dma-irqs"), edu.irqs_dma);
+    }
+  } finally {
+    await removeEdu(ctx.kernel);
+  }
 }
 
 export const eduScenario: Scenario = {
@@ -77,21 +128,26 @@ export const eduScenario: Scenario = {
 };
 
 async function runStaleRead(ctx: ScenarioContext): Promise<void> {
+  // The coherence sanitizer names the bug: the read of device-owned memory, and the stale bytes where DMA does not snoop.
+  ctx.expectFindings("cpu-access-device-owned", ...(ctx.machine.dma.coherent ? [] : (["stale-cpu-read"] as const)));
   edu_params.skip_sync_for_cpu = true;
   try {
     if (!(await probeEdu(ctx))) return;
-    const edu = edu_devices[0];
+    const devs = [...edu_devices];
     await inProcessContext(ctx.kernel, "edu-test", async () => {
-      const data = pattern(1024, ctx.seed);
-      const r = await edu_dma_roundtrip_single(edu, data);
-      ctx.check("dma-err", 0, r.err);
-      const at = r.err ? 0 : firstMismatch(r.data, data);
-      ctx.check("data-intact", staleReadExpectsIntact(ctx.machine), r.err === 0 && at < 0);
-      ctx.result("first-stale-byte", at);
-      ctx.result("stale-bytes", r.err ? 0 : r.data.reduce((n, v, i) => n + (v !== data[i] ? 1 : 0), 0));
+      for (const [i, edu] of devs.entries()) {
+        const n = namer(edu, i);
+        const data = pattern(1024, ctx.seed + i);
+        const r = await edu_dma_roundtrip_single(edu, data);
+        ctx.check(n("dma-err"), 0, r.err);
+        const at = r.err ? 0 : firstMismatch(r.data, data);
+        ctx.check(n("data-intact"), staleReadExpectsIntact(ctx.machine), r.err === 0 && at < 0);
+        ctx.result(n("first-stale-byte"), at);
+        ctx.result(n("stale-bytes"), r.err ? 0 : r.data.reduce((c, v, j) => c + (v !== data[j] ? 1 : 0), 0));
+      }
     });
-    await unbindDriver(ctx.kernel, edu_driver);
   } finally {
+    await removeEdu(ctx.kernel);
     edu_params.skip_sync_for_cpu = false;
   }
 }

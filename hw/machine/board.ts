@@ -3,8 +3,10 @@
  *
  * Builds the clock, the seeded randomness, the physical map (RAM per NUMA node, the MSI
  * window, the PCI ECAM window), the CPUs' memory system, the interrupt controller, the PCI host
- * and every device, each with its DMA port and interrupt line. Nothing here knows about a
- * kernel; the kernel's platform layer drives a board through its public parts.
+ * and every device, each with its DMA port and interrupt line: PCI functions in their slots
+ * (BARs placed in the PCI MMIO window), then platform devices at the addresses the machine
+ * file gives them. Nothing here knows about a kernel; the kernel's platform layer drives a
+ * board through its public parts.
  */
 
 import { Scheduler } from "../core/scheduler.ts";
@@ -19,7 +21,8 @@ import { PciHost } from "../bus/pci-host.ts";
 import type { PciDevice } from "../bus/pci.ts";
 import { DmaPort } from "../dma/dma-port.ts";
 import type { MachineDesc } from "./schema.ts";
-import { createPciModel } from "../dev/models.ts";
+import { MachineConfigError } from "./load.ts";
+import { createPciModel, createPlatformModel, ModelConfigError, type PlatformModel } from "../dev/models.ts";
 
 export interface BoardOptions {
   seed: number;
@@ -32,6 +35,14 @@ export interface PciSlotInfo {
   readonly device: PciDevice;
 }
 
+export interface PlatformDeviceInfo {
+  readonly name: string;
+  readonly base: number;
+  readonly size: number;
+  readonly irq: number;
+  readonly device: PlatformModel;
+}
+
 export class Board {
   readonly scheduler = new Scheduler();
   readonly prng: Prng;
@@ -42,6 +53,7 @@ export class Board {
   readonly intc: InterruptController;
   readonly pci: PciHost;
   readonly pciDevices: PciSlotInfo[] = [];
+  readonly platformDevices: PlatformDeviceInfo[] = [];
 
   constructor(
     readonly desc: MachineDesc,
@@ -65,6 +77,7 @@ export class Board {
     this.map.addMmio(this.intc.msiRegion, desc.interrupts.msiBase);
     this.pci = new PciHost(this.map, this.log, desc.pci.ecamBase, desc.pci.mmioWindow);
     for (const d of desc.pci.devices) this.plugPci(d);
+    desc.platform.forEach((d, i) => this.plugPlatform(d, i));
   }
 
   /** A device context with its own random stream. */
@@ -87,5 +100,25 @@ export class Board {
     this.pci.plug(d.slot, dev);
     dev.realize();
     this.pciDevices.push({ slot: d.slot, irq: d.irq, device: dev });
+  }
+
+  private plugPlatform(d: MachineDesc["platform"][number], index: number): void {
+    let dev: PlatformModel;
+    try {
+      dev = createPlatformModel(d.model, this.deviceContext(d.name), { name: d.name, size: d.size, instance: index });
+    } catch (e) {
+      // The schema cannot know every model's limits; report them as the file's mistake.
+      if (e instanceof ModelConfigError) {
+        throw new MachineConfigError(`machine "${this.desc.name}"`, [{ path: `platform[${index}].${e.field}`, message: e.message }]);
+      }
+      throw e;
+    }
+    this.map.addMmio(dev.region, d.base);
+    // No MSI on the platform bus, but the port is 64 bits wide all the same: the model applies
+    // its engine's own mask (edu's 28 bits), as on PCI.
+    dev.dma = new DmaPort(this.mem, this.log, { name: d.name, coherent: this.desc.dma.coherent, addressBits: 64 });
+    dev.irq = this.intc.line(d.irq);
+    dev.realize();
+    this.platformDevices.push({ name: d.name, base: d.base, size: d.size, irq: d.irq, device: dev });
   }
 }

@@ -21,6 +21,8 @@ export const REG_DMA_SRC = 0x80;
 export const REG_DMA_DST = 0x88;
 export const REG_DMA_COUNT = 0x90;
 export const REG_DMA_CMD = 0x98;
+/** First offset past the registers (SPEC §2): a register window must be at least this big. */
+export const EDU_REGS_END = 0xa0;
 
 /** STATUS bits (SPEC §4.2). */
 export const STATUS_COMPUTING = 0x01;

@@ -34,7 +34,7 @@ export async function edu_factorial(edu: edu_device, n: number): Promise<number>
   writel(STATUS_IRQ_FACT, edu.bar + REG_STATUS);
   writel(n >>> 0, edu.bar + REG_FACTORIAL);
   if (!(await wait_for_completion_timeout(edu.fact_done, msecs_to_jiffies(EDU_TIMEOUT_MS)))) {
-    dev_err(edu.pdev.dev, "factorial timed out");
+    dev_err(edu.dev, "factorial timed out");
     return -ETIMEDOUT;
   }
   return readl(edu.bar + REG_FACTORIAL);
@@ -48,7 +48,7 @@ async function edu_dma_transfer(edu: edu_device, bus: dma_addr_t, len: number, t
   writeq(len, edu.bar + REG_DMA_COUNT);
   writeq(DMA_CMD_START | DMA_CMD_IRQ | (to_ram ? DMA_CMD_TO_RAM : 0), edu.bar + REG_DMA_CMD);
   if (!(await wait_for_completion_timeout(edu.dma_done, msecs_to_jiffies(EDU_TIMEOUT_MS)))) {
-    dev_err(edu.pdev.dev, "DMA timed out");
+    dev_err(edu.dev, "DMA timed out");
     return -ETIMEDOUT;
   }
   return 0;
@@ -68,7 +68,7 @@ export interface edu_roundtrip_result {
  */
 export async function edu_dma_roundtrip_single(edu: edu_device, data: Uint8Array): Promise<edu_roundtrip_result> {
   const len = data.length;
-  const dev = edu.pdev.dev;
+  const dev = edu.dev;
   if (len === 0 || len > EDU_BUF_SIZE) return { err: -EINVAL, data: new Uint8Array(0) };
   const tx: vaddr_t = kmalloc(len, GFP_KERNEL);
   const rx: vaddr_t = kmalloc(len, GFP_KERNEL);
@@ -117,7 +117,7 @@ export async function edu_dma_roundtrip_single(edu: edu_device, data: Uint8Array
  */
 export async function edu_dma_roundtrip_coherent(edu: edu_device, data: Uint8Array): Promise<edu_roundtrip_result> {
   const len = data.length;
-  const dev = edu.pdev.dev;
+  const dev = edu.dev;
   if (len === 0 || len > EDU_BUF_SIZE) return { err: -EINVAL, data: new Uint8Array(0) };
   const handle = { value: 0 as dma_addr_t };
   const buf = dma_alloc_coherent(dev, 2 * len, handle, GFP_KERNEL);
