@@ -87,7 +87,8 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
 function listText(): string {
   const w = Math.max(...SCENARIOS.map((s) => s.name.length));
   const lines = SCENARIOS.map((s) => `  ${s.name.padEnd(w)}  ${s.summary}`);
-  const profiles = listProfiles().map((p) => `  ${p.name}  ${p.description}`);
+  const pw = Math.max(...listProfiles().map((p) => p.name.length));
+  const profiles = listProfiles().map((p) => `  ${p.name.padEnd(pw)}  ${p.description}`);
   return `Scenarios:\n${lines.join("\n")}\n\nMachine profiles:\n${profiles.join("\n")}\n`;
 }
 
@@ -104,10 +105,19 @@ async function runCommand(arg: string, opts: RunOptions, io: CliIo): Promise<num
     logLevel: opts.logLevel,
     logSink: (line) => io.err(`${line}\n`),
   });
-  if (opts.trace) writeFileAtomic(opts.trace, result.traceJson ?? "");
+  if (opts.trace) writeArtifact("--trace", opts.trace, result.traceJson ?? "");
   if (opts.json) io.out(reportToJson(result.report));
   else io.out(formatSummary(result.report));
   return exitCode(result.report);
+}
+
+/** A file the user asked for could not be written: their input, so exit 2 with the reason. */
+function writeArtifact(option: string, path: string, data: string): void {
+  try {
+    writeFileAtomic(path, data);
+  } catch (e) {
+    throw new UsageError(`${option}: cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
 }
 
 function exitCode(r: RunReport): number {
@@ -117,7 +127,7 @@ function exitCode(r: RunReport): number {
 function resolveScenarioArg(arg: string): { scenarioName: string; fileMachine?: MachineDesc; fileSeed?: number } {
   const ext = extname(arg).toLowerCase();
   if (ext !== ".yaml" && ext !== ".yml" && ext !== ".json") return { scenarioName: arg };
-  const f = parseScenarioFile(readText(arg), arg);
+  const f = parseScenarioFile(readText(arg), arg, SCENARIOS.map((s) => s.name));
   return { scenarioName: f.scenario, fileMachine: f.machine, fileSeed: f.seed };
 }
 

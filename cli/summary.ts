@@ -31,7 +31,7 @@ export function formatSummary(r: RunReport): string {
   }
   const s = r.stats;
   const irqs = s.interrupts.map((i) => `${i.name || `irq ${i.irq}`} x${i.count}`).join(", ") || "none";
-  lines.push(`  virtual time ${us(r.virtualTimeNs)}; CPU busy ${s.cpuBusyNs.map(us).join(" / ")}`);
+  lines.push(`  virtual time ${us(r.virtualTimeNs)}; CPU busy ${s.cpuBusyNs.map(us).join(" / ")}; DMA busy ${us(s.dmaBusyNs)}`);
   lines.push(`  interrupts: ${irqs}; DMA read ${s.dmaBytesRead} B, written ${s.dmaBytesWritten} B; MMIO ${s.mmioReads} reads, ${s.mmioWrites} writes`);
   lines.push(`  cache: L1 ${s.cache.l1Hits} hits / ${s.cache.l1Misses} misses, ${s.cache.cleanedLines} lines cleaned, ${s.cache.invalidatedLines} invalidated, ${s.cache.writebacks} write-backs`);
   return lines.join("\n") + "\n";

@@ -8,6 +8,8 @@ import type { ScenarioCheck, CheckValue } from "./scenario.ts";
 
 export interface RunStats {
   readonly cpuBusyNs: number[];
+  /** Time device DMA engines spent transferring, summed over devices. */
+  readonly dmaBusyNs: number;
   readonly interrupts: { irq: number; name: string; count: number }[];
   readonly dmaBytesRead: number;
   readonly dmaBytesWritten: number;

@@ -89,6 +89,7 @@ function collectStats(k: Kernel, board: Board): RunStats {
   const m = board.mem.stats;
   return {
     cpuBusyNs: [...k.exec.busyNs],
+    dmaBusyNs: [...board.pciDevices, ...board.platformDevices].reduce((s, d) => s + d.device.dma.busyNs, 0),
     interrupts: irq_stats(k).map((s) => ({ irq: s.irq, name: s.names.join(",") , count: s.count })),
     dmaBytesRead: m.deviceReadBytes,
     dmaBytesWritten: m.deviceWriteBytes,

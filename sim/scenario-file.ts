@@ -6,13 +6,13 @@
  *   machine: arm64-noncoherent      # a profile name, or an inline machine description
  *   seed: 7
  *
- * Validated with zod; errors name the field and the line, like machine files.
+ * Validated with zod; every error names the field and the line, like machine files, including
+ * errors inside an inline machine description.
  */
 
 import { z } from "zod";
-import { LineCounter, parseDocument } from "yaml";
-import { parseMachineObject, MachineConfigError } from "../hw/machine/load.ts";
-import { getProfile, isProfileName } from "../hw/machine/profiles.ts";
+import { MachineConfigError, parseMachineAt, parseYamlText, validateAt, type YamlText } from "../hw/machine/load.ts";
+import { getProfile, isProfileName, listProfiles } from "../hw/machine/profiles.ts";
 import type { MachineDesc } from "../hw/machine/schema.ts";
 
 const fileSchema = z.strictObject({
@@ -28,38 +28,26 @@ export interface ScenarioFile {
 }
 
 /** Parse a scenario file; throws MachineConfigError (with lines) on any problem. */
-export function parseScenarioFile(text: string, fileName: string): ScenarioFile {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
-  if (doc.errors.length) {
-    const e = doc.errors[0];
-    const pos = lc.linePos(e.pos[0]);
-    throw new MachineConfigError(fileName, [{ path: "", message: e.message.split("\n")[0], line: pos.line, column: pos.col }]);
+export function parseScenarioFile(text: string, fileName: string, knownScenarios: readonly string[]): ScenarioFile {
+  const src = parseYamlText(text, fileName, "a scenario file (scenario, machine, seed)");
+  const { scenario, machine, seed } = validateAt(fileSchema, src.value, fileName, src);
+  if (!knownScenarios.includes(scenario)) {
+    throw fieldError(fileName, src, "scenario", `unknown scenario "${scenario}" (built-in: ${knownScenarios.join(", ")})`);
   }
-  const raw = doc.toJS() as unknown;
-  const parsed = fileSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new MachineConfigError(
-      fileName,
-      parsed.error.issues.map((i) => {
-        const node = doc.getIn(i.path as (string | number)[], true) as { range?: [number, number] } | undefined;
-        const pos = node?.range ? lc.linePos(node.range[0]) : undefined;
-        const path = i.path.join(".");
-        return { path, message: i.message, line: pos?.line, column: pos?.col };
-      }),
-    );
-  }
-  const { scenario, machine, seed } = parsed.data;
   let desc: MachineDesc | undefined;
   if (typeof machine === "string") {
     if (!isProfileName(machine)) {
-      const node = doc.get("machine", true) as { range?: [number, number] } | undefined;
-      const pos = node?.range ? lc.linePos(node.range[0]) : undefined;
-      throw new MachineConfigError(fileName, [{ path: "machine", message: `unknown machine profile "${machine}"`, line: pos?.line, column: pos?.col }]);
+      throw fieldError(fileName, src, "machine", `unknown machine profile "${machine}" (built-in: ${listProfiles().map((p) => p.name).join(", ")})`);
     }
     desc = getProfile(machine);
   } else if (machine) {
-    desc = parseMachineObject(machine, `${fileName} (machine)`);
+    desc = parseMachineAt(machine, fileName, src, ["machine"]);
   }
   return { scenario, machine: desc, seed };
+}
+
+function fieldError(fileName: string, src: YamlText, key: string, message: string): MachineConfigError {
+  const node = src.doc.get(key, true) as { range?: [number, number] } | undefined;
+  const pos = node?.range ? src.lc.linePos(node.range[0]) : undefined;
+  return new MachineConfigError(fileName, [{ path: key, message, line: pos?.line, column: pos?.col }]);
 }

@@ -28,6 +28,8 @@ export class DmaPort {
   coherent: boolean;
   addressBits: number;
   observer: DmaObserver | null = null;
+  /** Time the device's DMA engine reported spending on transfers (ns), for the report. */
+  busyNs = 0;
   private readonly scratch = new Uint8Array(8);
   private readonly view = new DataView(this.scratch.buffer);
 

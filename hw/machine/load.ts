@@ -178,6 +178,45 @@ function validate(obj: unknown, source: string, locator?: Locator): MachineDesc 
   return r.data;
 }
 
+/** A parsed YAML/JSON text with what is needed to point messages at lines. */
+export interface YamlText {
+  readonly doc: Document;
+  readonly lc: LineCounter;
+  readonly value: unknown;
+}
+
+/** Parse YAML or JSON text; syntax errors and empty files throw MachineConfigError with lines. */
+export function parseYamlText(text: string, fileName: string, what: string): YamlText {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new MachineConfigError(fileName, doc.errors.map((e) => {
+      const pos = lc.linePos(e.pos[0]);
+      return { path: "", message: `YAML syntax error: ${e.message.split("\n")[0]}`, line: pos.line, column: pos.col };
+    }));
+  }
+  if (doc.contents === null) throw new MachineConfigError(fileName, [{ path: "", message: `the file is empty; expected ${what}` }]);
+  return { doc, lc, value: doc.toJS() };
+}
+
+/**
+ * Validate `obj` against any zod schema, pointing each issue at its line in `src`. `at` is
+ * where `obj` sits inside the document (e.g. ["machine"] for a machine nested in a scenario
+ * file); paths in messages include it. Throws MachineConfigError.
+ */
+export function validateAt<T>(schema: z.ZodType<T>, obj: unknown, fileName: string, src: YamlText, at: Path = []): T {
+  const r = schema.safeParse(obj, { error: errorMap });
+  if (r.success) return r.data;
+  const issues = toIssues(r.error, (path, atKey) => locate(src.doc, src.lc, [...at, ...path], atKey));
+  const prefix = formatPath(at);
+  throw new MachineConfigError(fileName, issues.map((i) => ({ ...i, path: prefix && i.path ? `${prefix}.${i.path}` : prefix || i.path })));
+}
+
+/** Validate a machine description found at `at` inside a parsed file. */
+export function parseMachineAt(obj: unknown, fileName: string, src: YamlText, at: Path): MachineDesc {
+  return validateAt(machineSchema, obj, fileName, src, at);
+}
+
 /**
  * Validates an object (e.g. a built-in profile, or JSON already parsed by a caller).
  * `source` names it in messages. Throws MachineConfigError.
@@ -188,16 +227,6 @@ export function parseMachineObject(obj: unknown, source: string): MachineDesc {
 
 /** Parses and validates YAML or JSON text. `fileName` prefixes every message. Throws MachineConfigError. */
 export function parseMachineText(text: string, fileName: string): MachineDesc {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    throw new MachineConfigError(fileName, doc.errors.map((e) => {
-      const pos = lc.linePos(e.pos[0]);
-      return { path: "", message: `YAML syntax error: ${e.message.split("\n")[0]}`, line: pos.line, column: pos.col };
-    }));
-  }
-  if (doc.contents === null) {
-    throw new MachineConfigError(fileName, [{ path: "", message: "the file is empty; expected a machine description (an object with name, arch, memory ...)" }]);
-  }
-  return validate(doc.toJS(), fileName, (path, atKey) => locate(doc, lc, path, atKey));
+  const src = parseYamlText(text, fileName, "a machine description (an object with name, arch, memory ...)");
+  return validateAt(machineSchema, src.value, fileName, src);
 }

@@ -64,6 +64,7 @@ export class Exec {
     this.busyNs = new Float64Array(platform.cpus);
     this.tracks = [];
     for (let c = 0; c < platform.cpus; c++) this.tracks.push(platform.trace.track(TRACE_PID_CPU, `CPU ${c}`));
+    platform.cpuClock = () => this.now();
   }
 
   /** Virtual time as seen by the running code: event time plus CPU time spent so far. */

@@ -53,6 +53,8 @@ const NO_ACTIONS: readonly irqaction[] = Object.freeze([]);
 /** struct irq_desc: the state of one IRQ number. */
 export class irq_desc {
   actions: readonly irqaction[] = NO_ACTIONS;
+  /** Every handler name this IRQ ever had, so reports still name it after free_irq. */
+  readonly everNames: string[] = [];
   /** Nested disable depth; 1 while shut down (no handler) as in Linux. */
   depth = 1;
   /** IRQD_IRQ_DISABLED (lazy: the line is masked only when an interrupt arrives). */
@@ -224,7 +226,7 @@ export function irq_stats(k: Kernel): IrqStat[] {
     if (d.count === 0 && d.actions.length === 0 && !d.spuriousDisabled) continue;
     out.push({
       irq: d.irq,
-      names: d.actions.map((a) => a.name),
+      names: d.actions.length ? d.actions.map((a) => a.name) : [...d.everNames],
       owners: [...new Set(d.actions.map((a) => a.owner))],
       count: d.count,
       unhandled: d.totalUnhandled,

@@ -101,6 +101,7 @@ function setup_irq(core: IrqCore, desc: irq_desc, nw: irqaction): number {
     desc.threadsOneshot = 0;
   }
   desc.actions = Object.freeze([...desc.actions, nw]);
+  if (!desc.everNames.includes(nw.name)) desc.everNames.push(nw.name);
   desc.refreshNames();
   desc.irqCount = 0;
   desc.irqsUnhandled = 0;

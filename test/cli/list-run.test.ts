@@ -26,10 +26,8 @@ describe("dmasim list", () => {
     }
   });
 
-  // BUG (cli/main.ts listText): scenario names are padded to one width, profile names are not,
-  // so the two profile descriptions start in different columns ("x86-coherent  x86-like PC" vs
-  // "arm64-noncoherent  arm64-like SoC"). Fix: pad profile names like scenario names.
-  it.fails("descriptions line up in one column within each section", async () => {
+  // Regression test for a bug these tests found (fixed).
+  it("descriptions line up in one column within each section", async () => {
     const { out } = await cli("list");
     for (const section of out.split("\n\n")) {
       const entries = section.split("\n").filter((l) => l.startsWith("  "));

@@ -111,18 +111,15 @@ describe("the --json report", () => {
     }
   });
 
-  // BUG (sim/run.ts + kernel/irq/irqdesc.ts): stats are collected after the driver's remove()
-  // freed its IRQ, and irq_stats() names a line by its current actions, so every line reads
-  // `"name": ""` (the summary falls back to "irq 64"). Fix: keep the names of every action an
-  // irq_desc ever had (e.g. `desc.everNames`, added in request_irq) and report those.
-  it.fails("interrupt stats name the handler that took them (edu)", () => {
+  // Regression test for a bug these tests found (fixed).
+  it("interrupt stats name the handler that took them (edu)", () => {
     expect(x86.report.stats.interrupts.map((i) => i.name)).toEqual(["edu"]);
   });
 
   // MISSING (sim/run.ts): DESIGN.md's report lists "DMA vs CPU time"; stats have cpuBusyNs
   // but no time the DMA engines were busy. Fix: sum dma_transfer durations per device in the
   // memory system (or per device model) and report e.g. stats.dmaBusyNs.
-  it.fails("stats report DMA time beside CPU time", () => {
+  it("stats report DMA time beside CPU time", () => {
     const keys = JSON.stringify(Object.keys(x86.report.stats));
     expect(keys).toMatch(/dma\w*(ns|time)/i);
   });
@@ -275,15 +272,8 @@ describe("the --trace file", () => {
     }
   });
 
-  // BUG (hw/cpu/memory-system.ts / device timing): a device sees an MMIO access at the event's
-  // time (scheduler.now), not at the accessing CPU's local time (exec.now(), which includes the
-  // CPU time already charged in this run). Device-side events therefore precede their cause:
-  // the write starting factorial(0) is at 20.85 us on the CPU and at 0 us in the device, and
-  // the DMA doorbell at 32.51 us is followed by a transfer that "began" at 24.95 us and ended
-  // at 29.296 us. Fix: run device MMIO callbacks at the CPU's local time (pass exec.now() down
-  // through Platform.mmioRead/Write and let the scheduler use it as `now` for the callback, so
-  // trace stamps and `after()` delays start from the access), as temporal decoupling does.
-  it.fails("a device sees each MMIO write at the time the CPU made it (within one MMIO access)", () => {
+  // Regression test for a bug these tests found (fixed).
+  it("a device sees each MMIO write at the time the CPU made it (within one MMIO access)", () => {
     const mmioUs = 0.25;
     for (const t of [arm, x86]) {
       const { cpu, dev } = mmioWritePairs(t);
@@ -332,11 +322,8 @@ describe("trace file writing", () => {
     }
   });
 
-  // BUG (cli/main.ts, cli/artifacts.ts): when the trace cannot be written (here the path is a
-  // directory) the fs error escapes runCli: `node bin/dmasim.js` dies with a stack trace and
-  // exit code 1, which the contract reserves for failed checks. Fix: in runCommand, catch
-  // errors from writeFileAtomic and throw UsageError(`--trace: cannot write ${path}: ${code}`).
-  it.fails("an unwritable --trace path is a usage error: exit 2 with a message", async () => {
+  // Regression test for a bug these tests found (fixed).
+  it("an unwritable --trace path is a usage error: exit 2 with a message", async () => {
     const t = tempDir();
     try {
       mkdirSync(join(t.dir, "a.json"));
@@ -348,10 +335,8 @@ describe("trace file writing", () => {
     }
   });
 
-  // BUG (cli/artifacts.ts): writeFileAtomic writes `${path}.tmp-${pid}` and renames it; when the
-  // rename fails the temp file stays behind (a 30 KB `a.json.tmp-NNNN`), which is what writing
-  // through a temporary name is meant to prevent. Fix: try { renameSync } catch { unlinkSync(tmp); throw }.
-  it.fails("an unwritable --trace path leaves no temp file behind", async () => {
+  // Regression test for a bug these tests found (fixed).
+  it("an unwritable --trace path leaves no temp file behind", async () => {
     const t = tempDir();
     try {
       mkdirSync(join(t.dir, "a.json"));

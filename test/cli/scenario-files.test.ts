@@ -85,10 +85,8 @@ describe("bad scenario files exit 2, naming the field and its line", () => {
     expect(line).toContain('"sed"');
   });
 
-  // BUG (sim/scenario-file.ts): zod's unrecognized_keys issue has the path of the parent object,
-  // so the message is `file:2:1: Unrecognized key: "sed"`: the line of the first key of the file
-  // and no field path, instead of `file:4:1: sed: unknown key "sed"; did you mean "seed"?`.
-  it.fails("unknown key: the message points at the key's own line and names it as the field", async () => {
+  // Regression test for a bug these tests found (fixed).
+  it("unknown key: the message points at the key's own line and names it as the field", async () => {
     const { f, line } = await bad("bad-unknown-key.yaml");
     expect(line).toMatch(configErrorLine(f, 4, "sed"));
   });
@@ -98,10 +96,8 @@ describe("bad scenario files exit 2, naming the field and its line", () => {
     expect(line).toMatch(/pci\.devices\[0\]\.model: unknown device model "e1000"/);
   });
 
-  // BUG (sim/scenario-file.ts): an inline machine is validated with parseMachineObject, which
-  // has no YAML document, so the message has no line and its path is relative to `machine`:
-  // `file (machine): pci.devices[0].model: ...` instead of `file:12:16: machine.pci.devices[0].model: ...`.
-  it.fails("an inline machine error carries its line in the scenario file", async () => {
+  // Regression test for a bug these tests found (fixed).
+  it("an inline machine error carries its line in the scenario file", async () => {
     const { f, line } = await bad("bad-inline-machine.yaml");
     expect(line).toMatch(configErrorLine(f, 12, "machine.pci.devices[0].model"));
   });
@@ -111,10 +107,8 @@ describe("bad scenario files exit 2, naming the field and its line", () => {
     expect(line).toMatch(/unknown scenario "nosuch"/);
   });
 
-  // BUG (cli/main.ts): the scenario name from a file is looked up after parsing, so the error
-  // (`dmasim: unknown scenario "nosuch" (see dmasim list)`) names neither the file, the field
-  // nor the line, unlike every other error in the same file.
-  it.fails("unknown scenario name in a file: the message names the file, the field and the line", async () => {
+  // Regression test for a bug these tests found (fixed).
+  it("unknown scenario name in a file: the message names the file, the field and the line", async () => {
     const { f, line } = await bad("bad-unknown-scenario.yaml");
     expect(line).toMatch(configErrorLine(f, 2, "scenario"));
   });

@@ -50,6 +50,8 @@ export interface EduHost {
   usesMsi(): boolean;
   /** First id of this device's async trace spans: ids share one namespace in a trace file. */
   traceIdBase(): number;
+  /** Account time the DMA engine spends on a transfer (for the report's DMA time). */
+  dmaBusy(ns: number): void;
 }
 
 export interface EduCoreOptions {
@@ -334,6 +336,7 @@ export class EduCore {
     this.dmaRegs[DMA_CMD] = cmd & R.EDU_DMA_CMD_MASK;
     const ns = this.latency(R.EDU_DMA_SETUP_NS + count * R.EDU_DMA_NS_PER_BYTE);
     this.dmaEvent = this.ctx.scheduler.after(ns, `${this.name}:dma`, this.onDmaDone);
+    this.host.dmaBusy(ns);
     if (this.ctx.trace.enabled) {
       const ram = this.reg64(toRam ? DMA_DST : DMA_SRC);
       this.dmaSeq++;

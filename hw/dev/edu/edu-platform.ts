@@ -72,6 +72,9 @@ export class EduPlatformDevice {
       lowerIrq: () => this.setLevel(false),
       usesMsi: () => false,
       traceIdBase: () => (TRACE_ID_FIRST_PLATFORM + this.instance) * 0x1000000,
+      dmaBusy: (ns) => {
+        if (this.dma) this.dma.busyNs += ns;
+      },
     };
     this.core = new EduCore(ctx, host, opts);
     this.region = new MmioRegion(`${this.name}-mmio`, size, this.core.ops, [4, 8]);

@@ -48,6 +48,9 @@ export class EduDevice extends PciDevice {
       usesMsi: () => this.msiEnabled,
       // Unique across devices: one span namespace per slot (platform devices start above 32).
       traceIdBase: () => (this.slot + 1) * 0x1000000,
+      dmaBusy: (ns) => {
+        if (this.dma) this.dma.busyNs += ns;
+      },
     };
     this.core = new EduCore(ctx, host, opts);
     this.declareBar(0, new MmioRegion(`${this.name}-mmio`, R.EDU_BAR0_SIZE, this.core.ops, [4, 8]));
