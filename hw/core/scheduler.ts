@@ -87,13 +87,23 @@ export class Scheduler {
    * a device, the device must see the CPU's time, so what it schedules starts from there.
    */
   runAt<T>(timeNs: number, fn: () => T): T {
-    const saved = this.nowNs;
-    if (timeNs > saved) this.nowNs = timeNs;
+    const saved = this.enterTime(timeNs);
     try {
       return fn();
     } finally {
-      this.nowNs = saved;
+      this.leaveTime(saved);
     }
+  }
+
+  /** The closure-free form of runAt for hot paths: returns the time to restore with leaveTime. */
+  enterTime(timeNs: number): number {
+    const saved = this.nowNs;
+    if (timeNs > saved) this.nowNs = timeNs;
+    return saved;
+  }
+
+  leaveTime(saved: number): void {
+    this.nowNs = saved;
   }
 
   /** Run events until none are left or `maxEvents` ran; returns the number run. */
