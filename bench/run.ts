@@ -6,6 +6,8 @@
  *   events      Scheduler events/s vs a bare typed-array binary-heap loop doing the same pushes/pops
  *   dma-copy    device DMA bytes/s (DmaPort read+write, 4 KiB pages, scattered) vs TypedArray.set
  *               copying the same bytes between the same scattered backing pages
+ *   sg256       dma_map_sg + device reads of a 256-entry sg list + dma_unmap_sg vs TypedArray.set of
+ *               the same pages; sanitizer on and off
  *   cpu-cached  CPU cached loads/s through the L1 vs plain Uint32Array reads
  *   ram-64g     host memory for a booted 64 GiB machine (resident set, not a ratio)
  */
@@ -20,6 +22,7 @@ import { Board } from "../hw/machine/board.ts";
 import { getProfile } from "../hw/machine/profiles.ts";
 import { Platform } from "../kernel/platform/platform.ts";
 import { Kernel } from "../kernel/core/kernel.ts";
+import { makeSgBench } from "./sg-dma.ts";
 
 function time(fn: () => void, minMs = 300): number {
   fn(); // warm up
@@ -145,8 +148,21 @@ function benchRam64g(): void {
   console.log(`ram-64g      64 GiB machine booted: resident set grew ${((after - before) / 2 ** 20).toFixed(1)} MiB, simulated RAM backed ${(board.residentRamBytes / 2 ** 20).toFixed(1)} MiB, ${kernel.pages.freePages()} free pages`);
 }
 
+function benchSg(): void {
+  for (const profile of ["arm64-noncoherent", "x86-coherent"]) {
+    const on = makeSgBench(profile, true);
+    const off = makeSgBench(profile, false);
+    const base = on.bytes / time(on.baseline);
+    const rOff = off.bytes / time(off.iterate);
+    const rOn = on.bytes / time(on.iterate);
+    line(`sg256 ${profile.startsWith("arm") ? "arm" : "x86"}`, "B", rOff, base);
+    console.log(`${"".padEnd(12)} checks on ${(rOn / 1e9).toFixed(2)} GB/s, ratio ${(rOn / base).toFixed(3)}; checks cost ${(rOff / rOn).toFixed(2)}x`);
+  }
+}
+
 console.log(`dmasim benchmarks (node ${process.version}, ratios are sim / baseline in this process)`);
 benchEvents();
 benchDma();
+benchSg();
 benchCpu();
 benchRam64g();

@@ -22,6 +22,8 @@ export interface RunOptions {
   trace: boolean;
   logLevel: LogLevelName;
   logSink?: PrintkSink;
+  /** The coherence sanitizer (default on); off only to measure what it costs. */
+  checks?: boolean;
 }
 
 export interface RunResult {
@@ -35,7 +37,7 @@ export interface RunResult {
 
 export async function runScenario(scenario: Scenario, opts: RunOptions): Promise<RunResult> {
   const board = new Board(opts.machine, { seed: opts.seed, trace: opts.trace });
-  const kernel = boot(board, { logLevel: opts.logLevel, logSink: opts.logSink });
+  const kernel = boot(board, { logLevel: opts.logLevel, logSink: opts.logSink, checks: opts.checks });
   const checks: ScenarioCheck[] = [];
   const results: Record<string, CheckValue> = {};
   const expected = new Set<FindingKind>();

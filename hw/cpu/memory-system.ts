@@ -18,6 +18,9 @@
  *   per CPU, drained on another line, on a barrier, or on any uncached or MMIO access.
  * - Every CPU access charges virtual time to that CPU (`charged[cpu]`), which the kernel turns
  *   into busy time.
+ * - With an interconnect attached (hw/bus/interconnect.ts: a DMA master arbitrates for the
+ *   bus), a CPU access that goes to RAM may first stall behind a DMA tenure; the stall is
+ *   charged to the CPU like the access itself.
  * - Seeded knobs make latent bugs surface: random eviction of a line from the whole hierarchy
  *   and speculative fill of the next line on a miss.
  */
@@ -26,6 +29,7 @@ import { BusError, type PhysMap } from "../mem/phys-map.ts";
 import type { AccessSize } from "../mem/mmio.ts";
 import type { Prng } from "../core/prng.ts";
 import { CacheLevel, CLEAN, DIRTY, INVALID, LINE_SIZE, type CacheGeometry } from "./cache.ts";
+import type { Interconnect } from "../bus/interconnect.ts";
 
 export const MEM_CACHED = 0;
 export const MEM_UNCACHED = 1;
@@ -68,11 +72,45 @@ export class MemoryStats {
   deviceErrors = 0;
 }
 
+/**
+ * Events only a checker needs (the kernel's coherence sanitizer). Unset by default: each hook
+ * site then costs one null check.
+ */
+export interface MemoryObserver {
+  /**
+   * A dirty line is about to be written back to RAM: `data[off..off+64)` replaces the 64 bytes
+   * at `addr` (line-aligned). RAM still holds the old bytes when this is called.
+   */
+  onWriteBack(addr: number, data: Uint8Array, off: number): void;
+  /**
+   * A CPU store of `len` bytes at `addr` (within one line) has just reached the cache, or RAM
+   * for uncached and write-combining types. Called line by line as the store proceeds, so the
+   * checker knows the new bytes before any later write-back of the line.
+   */
+  onCpuStore(addr: number, len: number): void;
+  /**
+   * A cached CPU load by `cpu` of `len` bytes at `addr` (within one line) has just returned
+   * `dst[off..off+len)`. Called line by line as the load proceeds, so the checker sees each
+   * line's bytes before a later line's miss can evict it.
+   */
+  onCpuLoad(cpu: number, addr: number, len: number, dst: Uint8Array, off: number): void;
+  /** The line at `addr` has just left every cache level (invalidated, flushed or evicted whole). */
+  onLineGone(addr: number): void;
+}
+
 export class MemorySystem {
   readonly l1: CacheLevel[];
   readonly llc: CacheLevel;
   readonly charged: Float64Array;
   readonly stats = new MemoryStats();
+  /** Checker hooks (see MemoryObserver); null when no checker listens. */
+  observer: MemoryObserver | null = null;
+  /**
+   * The memory bus arbiter (hw/bus/interconnect.ts), attached by the board when a DMA master
+   * arbitrates for the bus. A CPU access that goes to RAM first asks it how long to stall
+   * behind a DMA tenure. Null: no arbitration, one null check per RAM access.
+   */
+  interconnect: Interconnect | null = null;
   private readonly ram;
   private readonly wcLine: Float64Array;
   private readonly wcData: Uint8Array;
@@ -107,6 +145,7 @@ export class MemorySystem {
     if (type !== MEM_CACHED) {
       this.wcDrain(cpu);
       this.stats.uncachedAccesses++;
+      if (this.interconnect !== null) this.charged[cpu] += this.interconnect.cpuAccess(cpu, this.charged[cpu], this.opts.timing.uncachedNs);
       this.charged[cpu] += this.opts.timing.uncachedNs;
       this.ram.read(addr, dst, off, len);
       return;
@@ -119,6 +158,7 @@ export class MemorySystem {
       const slot = this.l1Slot(cpu, line, false);
       const base = l1.dataOffset(slot) + lo;
       dst.set(l1.data.subarray(base, base + n), off);
+      if (this.observer !== null) this.observer.onCpuLoad(cpu, addr, n, dst, off);
       addr += n;
       off += n;
       len -= n;
@@ -131,12 +171,15 @@ export class MemorySystem {
     if (type === MEM_UNCACHED) {
       this.wcDrain(cpu);
       this.stats.uncachedAccesses++;
+      if (this.interconnect !== null) this.charged[cpu] += this.interconnect.cpuAccess(cpu, this.charged[cpu], this.opts.timing.uncachedNs);
       this.charged[cpu] += this.opts.timing.uncachedNs;
       this.ram.write(addr, src, off, len);
+      if (this.observer !== null) this.observeStore(addr, len);
       return;
     }
     if (type === MEM_WC) {
       this.wcWrite(cpu, addr, src, off, len);
+      if (this.observer !== null) this.observeStore(addr, len);
       return;
     }
     const l1 = this.l1[cpu];
@@ -147,6 +190,7 @@ export class MemorySystem {
       const slot = this.l1Slot(cpu, line, true);
       l1.data.set(src.subarray(off, off + n), l1.dataOffset(slot) + lo);
       l1.setState(slot, DIRTY);
+      if (this.observer !== null) this.observer.onCpuStore(addr, n);
       addr += n;
       off += n;
       len -= n;
@@ -289,7 +333,78 @@ export class MemorySystem {
     return true;
   }
 
+  // ---------------------------------------------------------------- side-effect-free views (checkers)
+
+  /** Copy what RAM holds at [addr, addr+len): no cache involved, nothing charged or counted. */
+  peekRam(addr: number, dst: Uint8Array, off: number, len: number): void {
+    this.ram.read(addr, dst, off, len);
+  }
+
+  /**
+   * The bytes a cached load by `cpu` would return now, without loading anything: per line, the
+   * CPU's own L1 copy, else another L1's copy (the only dirty one, if any), else the LLC's, else
+   * RAM. With `cpu` -1: the newest copy any CPU would see. Nothing is charged, counted or moved.
+   */
+  peekCached(cpu: number, addr: number, dst: Uint8Array, off: number, len: number): void {
+    while (len > 0) {
+      const line = Math.floor(addr / LINE_SIZE);
+      const lo = addr - line * LINE_SIZE;
+      const n = Math.min(len, LINE_SIZE - lo);
+      let level: CacheLevel | null = null;
+      let slot = cpu >= 0 ? this.l1[cpu].find(line) : -1;
+      if (slot >= 0) level = this.l1[cpu];
+      for (let o = 0; level === null && o < this.l1.length; o++) {
+        slot = this.l1[o].find(line);
+        if (slot >= 0) level = this.l1[o];
+      }
+      if (level === null) {
+        slot = this.llc.find(line);
+        if (slot >= 0) level = this.llc;
+      }
+      if (level === null) this.ram.read(addr, dst, off, n);
+      else dst.set(level.data.subarray(level.dataOffset(slot) + lo, level.dataOffset(slot) + lo + n), off);
+      addr += n;
+      off += n;
+      len -= n;
+    }
+  }
+
+  /** Does any cache level hold the line of `addr`? */
+  isCached(addr: number): boolean {
+    const line = Math.floor(addr / LINE_SIZE);
+    if (this.llc.find(line) >= 0) return true;
+    for (const c of this.l1) if (c.find(line) >= 0) return true;
+    return false;
+  }
+
+  /** Is the line of `addr` dirty in some cache level? */
+  isDirty(addr: number): boolean {
+    const line = Math.floor(addr / LINE_SIZE);
+    let s = this.llc.find(line);
+    if (s >= 0 && this.llc.state[s] === DIRTY) return true;
+    for (const c of this.l1) {
+      s = c.find(line);
+      if (s >= 0 && c.state[s] === DIRTY) return true;
+    }
+    return false;
+  }
+
+  /** Is any line dirty anywhere? (A cheap test before asking isDirty line by line.) */
+  hasDirtyLines(): boolean {
+    return this.anyDirty();
+  }
+
   // ---------------------------------------------------------------- internals
+
+  /** Tell the observer about a store that bypassed the cache, line by line. */
+  private observeStore(addr: number, len: number): void {
+    while (len > 0) {
+      const n = Math.min(len, LINE_SIZE - (addr % LINE_SIZE));
+      this.observer!.onCpuStore(addr, n);
+      addr += n;
+      len -= n;
+    }
+  }
 
   private checkRam(addr: number, len: number, isWrite: boolean): void {
     if (!this.map.isRam(addr, len)) throw new BusError(addr, isWrite);
@@ -337,7 +452,10 @@ export class MemorySystem {
       return s;
     }
     this.stats.llcMisses++;
-    if (cpu >= 0) this.charged[cpu] += this.opts.timing.ramNs;
+    if (cpu >= 0) {
+      if (this.interconnect !== null) this.charged[cpu] += this.interconnect.cpuAccess(cpu, this.charged[cpu], this.opts.timing.ramNs);
+      this.charged[cpu] += this.opts.timing.ramNs;
+    }
     s = llc.victimFor(line);
     this.evictLlc(s);
     this.ram.read(line * LINE_SIZE, llc.data, llc.dataOffset(s), LINE_SIZE);
@@ -355,6 +473,7 @@ export class MemorySystem {
     const llc = this.llc;
     if (llc.state[slot] === INVALID) return;
     if (llc.state[slot] === DIRTY) {
+      if (this.observer !== null) this.observer.onWriteBack(llc.tags[slot] * LINE_SIZE, llc.data, llc.dataOffset(slot));
       this.ram.write(llc.tags[slot] * LINE_SIZE, llc.data, llc.dataOffset(slot), LINE_SIZE);
       this.stats.writebacks++;
     }
@@ -402,6 +521,7 @@ export class MemorySystem {
     for (const c of this.l1) {
       const s = c.find(line);
       if (s >= 0 && c.state[s] === DIRTY) {
+        if (this.observer !== null) this.observer.onWriteBack(line * LINE_SIZE, c.data, c.dataOffset(s));
         this.ram.write(line * LINE_SIZE, c.data, c.dataOffset(s), LINE_SIZE);
         c.setState(s, CLEAN);
         const ls = this.llc.find(line);
@@ -416,6 +536,7 @@ export class MemorySystem {
     }
     const ls = this.llc.find(line);
     if (ls >= 0 && this.llc.state[ls] === DIRTY) {
+      if (this.observer !== null) this.observer.onWriteBack(line * LINE_SIZE, this.llc.data, this.llc.dataOffset(ls));
       this.ram.write(line * LINE_SIZE, this.llc.data, this.llc.dataOffset(ls), LINE_SIZE);
       this.llc.setState(ls, CLEAN);
       this.stats.writebacks++;
@@ -437,7 +558,10 @@ export class MemorySystem {
       this.llc.drop(ls);
       dropped = true;
     }
-    if (dropped) this.stats.invalidatedLines++;
+    if (dropped) {
+      this.stats.invalidatedLines++;
+      if (this.observer !== null) this.observer.onLineGone(line * LINE_SIZE);
+    }
   }
 
   /** Coherent device write: invalidate covered lines, keeping bytes of partly covered dirty ones. */

@@ -10,6 +10,7 @@ import type { IrqLine } from "../irq/intc.ts";
 import type { MmioRegion } from "../mem/mmio.ts";
 import { EduDevice } from "./edu/edu.ts";
 import { EduPlatformDevice, eduPlatformSizeProblem } from "./edu/edu-platform.ts";
+import { DmacDevice, dmacSizeProblem } from "./dmac/dmac.ts";
 
 export interface PciModelOptions {
   name: string;
@@ -31,6 +32,8 @@ export function createPciModel(model: string, ctx: DeviceContext, opts: PciModel
   switch (model) {
     case "edu":
       return new EduDevice(ctx, { name: opts.name, dmaBits: opts.dmaBits, msi: opts.msi });
+    case "dmac":
+      throw new ModelConfigError("model", `the dmac is a platform device (an SoC block with no PCI function): list it under "platform", not "pci.devices"`);
     default:
       throw new RangeError(`unknown PCI device model "${model}"`);
   }
@@ -83,6 +86,11 @@ export function createPlatformModel(model: string, ctx: DeviceContext, opts: Pla
       const problem = eduPlatformSizeProblem(opts.size);
       if (problem) throw new ModelConfigError("size", problem);
       return new EduPlatformDevice(ctx, { name: opts.name, size: opts.size, instance: opts.instance });
+    }
+    case "dmac": {
+      const problem = dmacSizeProblem(opts.size);
+      if (problem) throw new ModelConfigError("size", problem);
+      return new DmacDevice(ctx, { name: opts.name, size: opts.size, instance: opts.instance });
     }
     default:
       throw new RangeError(`unknown platform device model "${model}"`);

@@ -21,8 +21,9 @@ import { PciHost } from "../bus/pci-host.ts";
 import type { PciDevice } from "../bus/pci.ts";
 import { DmaPort } from "../dma/dma-port.ts";
 import type { MachineDesc } from "./schema.ts";
-import { MachineConfigError } from "./load.ts";
+import { MachineConfigError, parseMachineObject } from "./load.ts";
 import { createPciModel, createPlatformModel, ModelConfigError, type PlatformModel } from "../dev/models.ts";
+import { Interconnect, isBusMaster } from "../bus/interconnect.ts";
 
 export interface BoardOptions {
   seed: number;
@@ -54,6 +55,14 @@ export class Board {
   readonly pci: PciHost;
   readonly pciDevices: PciSlotInfo[] = [];
   readonly platformDevices: PlatformDeviceInfo[] = [];
+  /**
+   * The memory bus between the CPUs and the DMA masters that arbitrate for it. It is attached
+   * to the memory system only once such a master is plugged (the DMAC), so a machine without
+   * one pays nothing for it.
+   */
+  readonly interconnect: Interconnect;
+  /** Platform entries plugged after construction (plugPlatformDevice), in order. */
+  private readonly hotplugged: MachineDesc["platform"] = [];
 
   constructor(
     readonly desc: MachineDesc,
@@ -76,6 +85,7 @@ export class Board {
     this.intc = new InterruptController({ lines: desc.interrupts.lines, msiVectors: desc.interrupts.msiVectors, cpus: c.count }, this.log);
     this.map.addMmio(this.intc.msiRegion, desc.interrupts.msiBase);
     this.pci = new PciHost(this.map, this.log, desc.pci.ecamBase, desc.pci.mmioWindow);
+    this.interconnect = new Interconnect({ cpus: c.count, now: () => this.scheduler.now });
     for (const d of desc.pci.devices) this.plugPci(d);
     desc.platform.forEach((d, i) => this.plugPlatform(d, i));
   }
@@ -90,9 +100,41 @@ export class Board {
     return this.map.ram.residentPages * 4096;
   }
 
+  /**
+   * Plug a platform device into a running board, as a hot-plugged SoC block (what scenarios
+   * use to add a DMAC to a profile). The entry is validated with the whole machine description
+   * and the devices plugged so far, exactly as if the file had listed it. `desc` is left as
+   * given (it is the caller's object); `platformDevices` lists the new device.
+   * Throws MachineConfigError naming the field for an entry the machine cannot take.
+   * Returns: the plugged device's info.
+   */
+  plugPlatformDevice(entry: MachineDesc["platform"][number]): PlatformDeviceInfo {
+    const all = [...this.desc.platform, ...this.hotplugged, entry];
+    const checked = parseMachineObject({ ...this.desc, platform: all }, `machine "${this.desc.name}"`);
+    const d = checked.platform[all.length - 1];
+    this.plugPlatform(d, this.platformDevices.length);
+    this.hotplugged.push(d);
+    return this.platformDevices[this.platformDevices.length - 1];
+  }
+
+  /** A bus master that arbitrates for memory: give it the interconnect and turn arbitration on. */
+  private attachBusMaster(dev: { attachInterconnect(ic: Interconnect): void }): void {
+    dev.attachInterconnect(this.interconnect);
+    this.mem.interconnect = this.interconnect;
+  }
+
   private plugPci(d: MachineDesc["pci"]["devices"][number]): void {
     const name = d.name ?? `${d.model}@${d.slot}`;
-    const dev = createPciModel(d.model, this.deviceContext(name), { name, dmaBits: d.dmaBits, msi: d.msi });
+    let dev: ReturnType<typeof createPciModel>;
+    try {
+      dev = createPciModel(d.model, this.deviceContext(name), { name, dmaBits: d.dmaBits, msi: d.msi });
+    } catch (e) {
+      if (e instanceof ModelConfigError) {
+        const i = this.desc.pci.devices.indexOf(d);
+        throw new MachineConfigError(`machine "${this.desc.name}"`, [{ path: `pci.devices[${i}].${e.field}`, message: e.message }]);
+      }
+      throw e;
+    }
     // The port is 64 bits wide: a narrower DMA engine (edu's 28-bit mask) clamps its own
     // addresses, while MSI messages to the interrupt controller still get through.
     dev.dma = new DmaPort(this.mem, this.log, { name, coherent: this.desc.dma.coherent, addressBits: 64 });
@@ -118,6 +160,7 @@ export class Board {
     // its engine's own mask (edu's 28 bits), as on PCI.
     dev.dma = new DmaPort(this.mem, this.log, { name: d.name, coherent: this.desc.dma.coherent, addressBits: 64 });
     dev.irq = this.intc.line(d.irq);
+    if (isBusMaster(dev)) this.attachBusMaster(dev);
     dev.realize();
     this.platformDevices.push({ name: d.name, base: d.base, size: d.size, irq: d.irq, device: dev });
   }

@@ -11,7 +11,7 @@
 
 import { z } from "zod";
 
-export const KNOWN_MODELS = ["edu"] as const;
+export const KNOWN_MODELS = ["edu", "dmac"] as const;
 export type DeviceModel = (typeof KNOWN_MODELS)[number];
 
 /** Exclusive upper bound for every address, size and range end. */
@@ -46,6 +46,8 @@ export interface MachineDesc {
     devices: { slot: number; model: DeviceModel; irq: number; msi: boolean; dmaBits?: number; name?: string }[];
   };
   platform: { name: string; model: DeviceModel; base: number; size: number; irq: number }[];
+  /** The software IO TLB (bounce buffer pool): its size in bytes (0: none) and force-bounce mode. */
+  swiotlb: { size: number; force: boolean };
 }
 
 // ---- value formatting shared with the error messages in load.ts ----
@@ -244,6 +246,12 @@ const platformDevice = z.strictObject({
 // Both end up in one-line summaries and report headers.
 const oneLine = z.string().regex(/^[^\n\r]*$/, { error: "expected one line (no line breaks)" });
 
+// The kernel rounds the size up to whole 256 KiB segments; 0 means no pool at all.
+const swiotlb = z.strictObject({
+  size: bytes("size").default(64 * 2 ** 20),
+  force: z.boolean().default(false),
+});
+
 const machineObject = z.strictObject({
   name: oneLine.min(1),
   description: oneLine.default(""),
@@ -254,6 +262,7 @@ const machineObject = z.strictObject({
   interrupts: interrupts.prefault({}),
   pci: pci.prefault({}),
   platform: z.array(platformDevice).default([]),
+  swiotlb: swiotlb.prefault({}),
 });
 
 export type MachineInput = z.input<typeof machineObject>;

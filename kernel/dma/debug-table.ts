@@ -14,8 +14,11 @@ import type { vaddr_t } from "../include/types.ts";
 import type { FindingHistoryEntry } from "../core/findings.ts";
 import type { dma_data_direction } from "./defs.ts";
 
-/** How an entry was created; unmapping with another function is an error. */
-export type dma_debug_type = "single" | "page" | "coherent" | "noncoherent";
+/**
+ * How an entry was created; unmapping with another function is an error. "sg": one segment of
+ * a dma_map_sg mapping (Linux's "scather-gather" entries, one per mapped segment).
+ */
+export type dma_debug_type = "single" | "page" | "coherent" | "noncoherent" | "sg";
 
 /**
  * Who may touch the bytes now (§1.2): CPU after sync_for_cpu/unmap, DEVICE after
@@ -44,6 +47,10 @@ export interface dma_debug_entry {
   /** Reported by dma_debug_device_unbind as a leak already. */
   leak_reported: boolean;
   readonly history: FindingHistoryEntry[];
+  /** sg entries: the nents the driver passed to dma_map_sg (unmap and sync must pass it too). */
+  readonly sg_call_ents?: number;
+  /** sg entries: the count dma_map_sg returned (how many segments have entries). */
+  readonly sg_mapped_ents?: number;
 }
 
 /** What a caller knows when it looks an entry up (the `ref` of debug.c). */
@@ -51,6 +58,15 @@ export interface dma_debug_ref {
   readonly type: dma_debug_type;
   readonly size: number;
   readonly direction: dma_data_direction;
+}
+
+/**
+ * Told whenever an entry comes or goes (the coherence sanitizer keeps its own indexes this
+ * way). Called after the table changed, from the map/alloc/unmap/free call itself.
+ */
+export interface dma_debug_listener {
+  onAdd(e: dma_debug_entry): void;
+  onRemove(e: dma_debug_entry): void;
 }
 
 class DeviceTable {
@@ -84,7 +100,17 @@ export class DmaDebugTable {
   /** The last entry removed at each (device, address): explains double unmaps. */
   private readonly graveyard = new Map<device, Map<number, dma_debug_entry>>();
   private static readonly GRAVEYARD_MAX = 1024;
+  private readonly listeners: dma_debug_listener[] = [];
   total = 0;
+
+  /** Be told about every entry added or removed from now on; returns the unsubscribe call. */
+  listen(l: dma_debug_listener): () => void {
+    this.listeners.push(l);
+    return () => {
+      const i = this.listeners.indexOf(l);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
 
   add(e: dma_debug_entry): void {
     let t = this.tables.get(e.dev);
@@ -102,6 +128,7 @@ export class DmaDebugTable {
     t.maxSize = Math.max(t.maxSize, e.size);
     t.count++;
     this.total++;
+    for (const l of this.listeners) l.onAdd(e);
   }
 
   remove(e: dma_debug_entry): void {
@@ -117,6 +144,7 @@ export class DmaDebugTable {
     t.count--;
     this.total--;
     this.bury(e);
+    for (const l of this.listeners) l.onRemove(e);
   }
 
   /**
@@ -158,6 +186,14 @@ export class DmaDebugTable {
       }
     }
     return best;
+  }
+
+  /** The lowest start address of an entry of `dev` above `addr` (Infinity if none). */
+  nextStart(dev: device, addr: number): number {
+    const t = this.tables.get(dev);
+    if (!t) return Infinity;
+    const i = upperBound(t.starts, addr);
+    return i < t.starts.length ? t.starts[i] : Infinity;
   }
 
   /** The most recently removed entry of `dev` at `addr`, if remembered. */

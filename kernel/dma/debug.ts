@@ -5,7 +5,8 @@
  * (CPU or DEVICE, §1.2) and a history of the calls that touched it. The map, sync, unmap and
  * free paths call in here; each misuse becomes one finding of a stable kind, printed like
  * Linux prints it ("DMA-API: <driver> <device>: device driver ...") at KERN_ERR, followed by
- * the call that created the entry. Unlike Linux, every error is reported, not just the first.
+ * the call that created the entry. Every error becomes a finding; which ones are also printed
+ * follows the §7.3 knobs (debug-knobs.ts: Linux's default prints the first error only).
  * The domain kept per entry is what the coherence sanitizer builds on; partial syncs flip the
  * domain of the whole entry (byte-level ownership is the sanitizer's business).
  */
@@ -20,6 +21,9 @@ import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_MAPPING_ERROR, DMA_TO_DEVICE, d
 import type { dma_debug_entry, dma_debug_type, dma_domain } from "./debug-table.ts";
 import { dma_state } from "./state.ts";
 import { on_driver_unbind } from "../base/driver.ts";
+import { dma_debug_count_entries, dma_debug_count_error, dma_debug_disabled } from "./debug-knobs.ts";
+import { dma_debug_cacheline_insert } from "./debug-cacheline.ts";
+import { dma_debug_in_kernel_image, dma_debug_on_stack } from "./debug-areas.ts";
 
 export type { dma_debug_entry, dma_debug_type, dma_domain };
 
@@ -36,6 +40,8 @@ const FIX: Partial<Record<FindingKind, string>> = {
   "mapping-leak": "Unmap every streaming mapping and free every DMA allocation before remove() returns, or use the dmam_* managed helpers.",
   "map-stack-memory": "Never DMA to or from the stack; use kmalloc() or page-allocator memory.",
   "map-invalid-memory": "Map only linear-map memory (kmalloc, page allocator); map vmalloc buffers page by page with dma_map_page or through an sg table.",
+  "unmap-wrong-nents": "Pass dma_unmap_sg() and dma_sync_sg_*() the nents you passed to dma_map_sg() (sgt->orig_nents), not the returned count or any other number.",
+  "cacheline-overlap": "Give every DMA_FROM_DEVICE/BIDIRECTIONAL buffer cache lines of its own (align and size it to dma_get_cache_alignment()), and never map a buffer that is still mapped.",
   "dma-mask-exceeded": "Allocate the buffer where the device can reach it (dma_alloc_coherent, or memory below the mask), or raise the mask with dma_set_mask() if the hardware allows.",
 };
 
@@ -62,6 +68,8 @@ function entry_details(e: dma_debug_entry): Record<string, string | number | boo
  * @text: Linux-style text after "DMA-API: <driver> <device>: "
  * @e: the entry involved, if any (its history explains the finding)
  * @details: extra fields (they override the entry's)
+ * @fix: the one-sentence fix, when the kind's usual one does not fit
+ * Nothing happens while dma-debug is disabled; printing follows the knobs (debug-knobs.ts).
  */
 export function dma_debug_report(
   k: Kernel,
@@ -71,12 +79,16 @@ export function dma_debug_report(
   text: string,
   details: Record<string, string | number | boolean> = {},
   history: readonly FindingHistoryEntry[] = e ? e.history : [],
+  fix?: string,
 ): void {
+  if (dma_debug_disabled(k)) return;
   const drv = driver_of(k, dev, e);
   const line = `${drv} ${dev.name}: ${text}`;
-  k.printk.log(KERN_ERR, line, "DMA-API: ");
-  const first = history[0];
-  if (first) k.printk.log(KERN_ERR, `Mapped at: ${dmesgStamp(first.timeNs)}${first.op} ${first.detail}`, "DMA-API: ");
+  if (dma_debug_count_error(k, drv)) {
+    k.printk.log(KERN_ERR, line, "DMA-API: ");
+    const first = history[0];
+    if (first) k.printk.log(KERN_ERR, `Mapped at: ${dmesgStamp(first.timeNs)}${first.op} ${first.detail}`, "DMA-API: ");
+  }
   k.findings.add({
     kind,
     severity: "error",
@@ -84,7 +96,7 @@ export function dma_debug_report(
     driver: drv,
     device: dev.name,
     message: `DMA-API: ${line}`,
-    fix: FIX[kind] ?? "Use the DMA API as documented.",
+    fix: fix ?? FIX[kind] ?? "Use the DMA API as documented.",
     details: { ...(e ? entry_details(e) : {}), ...details },
     history: [...history],
   });
@@ -105,6 +117,9 @@ export interface dma_debug_new_entry {
   readonly direction: dma_data_direction;
   readonly attrs: number;
   readonly domain: dma_domain;
+  /** sg segments: the nents passed to dma_map_sg and the count it returned. */
+  readonly sg_call_ents?: number;
+  readonly sg_mapped_ents?: number;
 }
 
 /**
@@ -126,15 +141,53 @@ export function debug_dma_add(k: Kernel, n: dma_debug_new_entry, op: string): dm
     ...n,
     owner: k.exec.owner || n.dev.driver?.name || "",
     timeNs: k.exec.now(),
-    // allocations return no error cookie: nothing to check
-    map_err_checked: n.type === "coherent" || n.type === "noncoherent",
+    // allocations return no error cookie, and sg maps return a count: nothing to check
+    map_err_checked: n.type === "coherent" || n.type === "noncoherent" || n.type === "sg",
     map_err_reported: false,
     leak_reported: false,
     history: [],
   };
   dma_debug_note(k, e, op, `dev_addr=${dma_fmt_addr(n.dev_addr)} size=${n.size} dir=${dma_dir_name(n.direction)}`);
   dma_state(k).table.add(e);
+  if (!dma_debug_disabled(k)) {
+    check_illegal_area(k, e);
+    check_cacheline(k, e);
+  }
+  dma_debug_count_entries(k, dma_state(k).table.total);
   return e;
+}
+
+/**
+ * check_for_illegal_area / check_for_stack for single and page mappings: the kernel image is
+ * never a DMA buffer, nor is a kernel stack page. (dma_map_single reports a stack address
+ * itself, from the address; dma_map_page has only the page.) sg segments: debug-sg.ts.
+ */
+function check_illegal_area(k: Kernel, e: dma_debug_entry): void {
+  if (e.type !== "single" && e.type !== "page") return;
+  const d = (): Record<string, string | number> => ({ phys: dma_fmt_addr(e.phys), size: e.size, direction: dma_dir_name(e.direction) });
+  if (dma_debug_in_kernel_image(k, e.phys, e.size)) {
+    dma_debug_report(k, "map-invalid-memory", e.dev, e, `device driver maps memory from kernel text or rodata [addr=0x${e.cpu_addr.toString(16)}] [len=${e.size}]`, d());
+  }
+  if (e.type === "page" && dma_debug_on_stack(k, e.phys, e.size)) {
+    dma_debug_report(k, "map-stack-memory", e.dev, e, `device driver maps memory from stack [addr=0x${e.cpu_addr.toString(16)}]`, d());
+  }
+}
+
+/** add_dma_entry's EEXIST: a second device-writable entry starting in an active cache line. */
+function check_cacheline(k: Kernel, e: dma_debug_entry): void {
+  const o = dma_debug_cacheline_insert(k, e);
+  if (!o) return;
+  const text = `cacheline tracking EEXIST, overlapping mappings aren't supported [cacheline=${dma_fmt_addr(o.line * o.lineSize)}] [device address=${dma_fmt_addr(e.dev_addr)}] [other mapping=${dma_fmt_addr(o.other.dev_addr)}+${o.other.size}]`;
+  const history = [...o.other.history, ...e.history].sort((a, b) => a.timeNs - b.timeNs);
+  dma_debug_report(k, "cacheline-overlap", e.dev, e, text, {
+    cacheline: dma_fmt_addr(o.line * o.lineSize),
+    cacheline_size: o.lineSize,
+    overlapping: o.count,
+    other_dev_addr: dma_fmt_addr(o.other.dev_addr),
+    other_size: o.other.size,
+    other_direction: dma_dir_name(o.other.direction),
+    other_type: o.other.type,
+  }, history);
 }
 
 /**
@@ -150,7 +203,8 @@ export function debug_dma_mapping_error(k: Kernel, dev: device, addr: number): v
   }
 }
 
-function check_map_err(k: Kernel, e: dma_debug_entry): void {
+/** check_unmap's "failed to check map error": reported once per entry. */
+export function check_map_err(k: Kernel, e: dma_debug_entry): void {
   if (e.map_err_checked || e.map_err_reported) return;
   e.map_err_reported = true;
   dma_debug_report(k, "mapping-error-not-checked", e.dev, e, `device driver failed to check map error [device address=${dma_fmt_addr(e.dev_addr)}] [size=${e.size} bytes] [mapped as ${e.type}]`);
@@ -165,7 +219,8 @@ export interface dma_debug_unmap_ref {
   readonly cpu_addr?: vaddr_t;
 }
 
-function report_not_found(k: Kernel, dev: device, addr: number, ref: dma_debug_unmap_ref, op: string): void {
+/** check_unmap's "has not allocated" / "invalid DMA memory address" report. */
+export function report_not_found(k: Kernel, dev: device, addr: number, ref: dma_debug_unmap_ref, op: string): void {
   const prev = dma_state(k).table.lastRemoved(dev, addr);
   const history = prev ? prev.history : [];
   const text =

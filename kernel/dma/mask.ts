@@ -16,7 +16,7 @@ import type { Kernel } from "../core/kernel.ts";
 import type { device } from "../include/device.ts";
 import { DMA_BIT_MASK } from "../include/types.ts";
 import { EIO } from "../include/errno.ts";
-import { SIZE_MAX } from "./defs.ts";
+import { dma_direct_max_mapping_size } from "./swiotlb.ts";
 
 export { DMA_BIT_MASK };
 
@@ -111,12 +111,11 @@ export function dma_addressing_limited(dev: device): boolean {
 }
 
 /**
- * dma_max_mapping_size - the largest single mapping. Without swiotlb the direct path has no
- * limit (SIZE_MAX); the bounce path will lower it to 256 KiB for devices that may bounce.
+ * dma_max_mapping_size - the largest single mapping: SIZE_MAX on the direct path, 256 KiB
+ * (swiotlb_max_mapping_size) for a device that may bounce (swiotlb.ts).
  */
 export function dma_max_mapping_size(dev: device): number {
-  void dev;
-  return SIZE_MAX;
+  return dma_direct_max_mapping_size(dev);
 }
 
 /**

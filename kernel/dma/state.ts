@@ -29,6 +29,28 @@ export interface DmaStats {
   lines_flushed: number;
   /** Cache maintenance calls issued (each clean / inval / flush over a range counts once). */
   cache_ops: number;
+  /** swiotlb: mappings that went through a bounce buffer. */
+  swiotlb_maps: number;
+  /** swiotlb: bounce mappings refused (pool full, no pool, or a slot the device cannot reach). */
+  swiotlb_map_failures: number;
+  /** swiotlb: bytes copied original -> bounce buffer at map time. */
+  swiotlb_bytes_map: number;
+  /** swiotlb: bytes copied original -> bounce buffer by dma_sync_*_for_device. */
+  swiotlb_bytes_sync_for_device: number;
+  /** swiotlb: bytes copied bounce buffer -> original by dma_sync_*_for_cpu. */
+  swiotlb_bytes_sync_for_cpu: number;
+  /** swiotlb: bytes copied bounce buffer -> original at unmap time. */
+  swiotlb_bytes_unmap: number;
+  /** swiotlb: all bytes copied towards the device (map + sync_for_device). */
+  swiotlb_bytes_to_bounce: number;
+  /** swiotlb: all bytes copied back to the CPU's buffer (sync_for_cpu + unmap). */
+  swiotlb_bytes_from_bounce: number;
+  /** swiotlb: slots in the pool (2 KiB each; 0 without a pool). */
+  swiotlb_slots_total: number;
+  /** swiotlb: slots in use now (io_tlb_used). */
+  swiotlb_slots_used: number;
+  /** swiotlb: most slots ever in use at once (io_tlb_used_hiwater). */
+  swiotlb_slots_hiwater: number;
 }
 
 export class DmaState {
@@ -47,6 +69,17 @@ export class DmaState {
     lines_invalidated: 0,
     lines_flushed: 0,
     cache_ops: 0,
+    swiotlb_maps: 0,
+    swiotlb_map_failures: 0,
+    swiotlb_bytes_map: 0,
+    swiotlb_bytes_sync_for_device: 0,
+    swiotlb_bytes_sync_for_cpu: 0,
+    swiotlb_bytes_unmap: 0,
+    swiotlb_bytes_to_bounce: 0,
+    swiotlb_bytes_from_bounce: 0,
+    swiotlb_slots_total: 0,
+    swiotlb_slots_used: 0,
+    swiotlb_slots_hiwater: 0,
   };
   /** Keys of dev_WARN_ONCE sites already fired. */
   readonly warned = new Set<string>();

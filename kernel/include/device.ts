@@ -18,6 +18,11 @@ export interface device_driver {
 export interface device_dma_parameters {
   max_segment_size: number;
   segment_boundary_mask: number;
+  /**
+   * Low address bits a bounce buffer must preserve (dma_set_min_align_mask, NVMe-style);
+   * absent or 0: none.
+   */
+  min_align_mask?: number;
 }
 
 export class device {
@@ -29,6 +34,11 @@ export class device {
   /** Device DMA snoops CPU caches (from the machine: coherent profile or dma-coherent). */
   dma_coherent = false;
   dma_parms: device_dma_parameters = { max_segment_size: 65536, segment_boundary_mask: Number.MAX_SAFE_INTEGER };
+  /**
+   * Every streaming mapping of this device goes through a swiotlb bounce buffer (what a
+   * restricted-dma-pool or an untrusted port imposes). Set by the platform, never by drivers.
+   */
+  dma_io_tlb_force = false;
   /** NUMA node the device is attached to. */
   numa_node = 0;
   /** Managed resources, in acquisition order. */

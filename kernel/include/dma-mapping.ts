@@ -74,3 +74,19 @@ export {
   dma_alloc_noncoherent,
   dma_free_noncoherent,
 } from "../dma/coherent.ts";
+
+export { dma_set_min_align_mask, dma_get_min_align_mask } from "../dma/swiotlb.ts";
+
+export {
+  dma_map_sg,
+  dma_map_sg_attrs,
+  dma_unmap_sg,
+  dma_unmap_sg_attrs,
+  dma_map_sgtable,
+  dma_unmap_sgtable,
+  dma_sync_sg_for_cpu,
+  dma_sync_sg_for_device,
+  dma_sync_sgtable_for_cpu,
+  dma_sync_sgtable_for_device,
+} from "../dma/mapping-sg.ts";
+export { sg_dma_address, sg_dma_len, type scatterlist, type sg_table } from "./scatterlist.ts";

@@ -9,8 +9,11 @@ import { Kernel, type KernelOptions } from "../core/kernel.ts";
 import { KERN_INFO } from "../core/printk.ts";
 import { irq_init } from "../irq/irqdesc.ts";
 import { driver_init } from "../base/init.ts";
+import { dma_sanitizer_init } from "../dma/sanitizer/index.ts";
+import { swiotlb_init } from "../dma/swiotlb.ts";
 
-export function boot(board: Board, opts: KernelOptions = {}): Kernel {
+/** `checks: false` boots without the coherence sanitizer (benchmarks); it is on by default. */
+export function boot(board: Board, opts: KernelOptions & { checks?: boolean } = {}): Kernel {
   const platform = new Platform(board);
   const k = new Kernel(platform, opts);
   const d = platform.desc;
@@ -21,8 +24,10 @@ export function boot(board: Board, opts: KernelOptions = {}): Kernel {
   k.printk.log(KERN_INFO, `DMA is ${platform.coherentDma ? "coherent (devices snoop CPU caches)" : "non-coherent: streaming DMA needs cache maintenance"}`);
   k.printk.log(KERN_INFO, `smp: Brought up ${platform.cpus} CPU${platform.cpus > 1 ? "s" : ""}`);
   k.exec.runOn(0, "process", "", "start_kernel", () => {
+    swiotlb_init(k); // mem_init: the bounce buffer pool, carved from low RAM before anyone allocates
     irq_init(k);
     driver_init(k);
   });
+  if (opts.checks !== false) dma_sanitizer_init(k);
   return k;
 }

@@ -9,17 +9,21 @@
 
 import type { Board } from "../../hw/machine/board.ts";
 import type { MachineDesc } from "../../hw/machine/schema.ts";
-import type { MemType } from "../../hw/cpu/memory-system.ts";
+import type { MemType, MemoryObserver } from "../../hw/cpu/memory-system.ts";
 import { MEM_CACHED, MEM_UNCACHED, MEM_WC } from "../../hw/cpu/memory-system.ts";
 import { BusError } from "../../hw/mem/phys-map.ts";
 import type { ScheduledEvent } from "../../hw/core/scheduler.ts";
 import type { Trace, TraceTrack } from "../../hw/core/trace.ts";
 import { TRACE_PID_CPU, TRACE_PID_DEVICE, TRACE_PID_MEMORY } from "../../hw/core/trace.ts";
 import type { GuestLogEntry } from "../../hw/core/guest-log.ts";
-import type { DmaObserver } from "../../hw/dma/dma-port.ts";
+import type { DmaObserver, DmaPort } from "../../hw/dma/dma-port.ts";
 
 export { MEM_CACHED, MEM_UNCACHED, MEM_WC, BusError, TRACE_PID_CPU, TRACE_PID_DEVICE, TRACE_PID_MEMORY };
 export type { MemType, ScheduledEvent, Trace, TraceTrack, GuestLogEntry, MachineDesc, DmaObserver };
+export type { DmaPort, MemoryObserver };
+
+/** Which device a DMA port belongs to: a PCI function (by slot) or a platform device (by name). */
+export type DmaPortOwner = { readonly bus: "pci"; readonly slot: number } | { readonly bus: "platform"; readonly name: string };
 export type AccessSize = 1 | 2 | 4 | 8;
 
 export interface RamInfo {
@@ -108,12 +112,28 @@ export class Platform {
     this.board.mem.cpuStore(cpu, phys, value, size, type);
   }
 
+  /** The running CPU's own time (event time plus what its code charged); set by the kernel. */
+  cpuClock: () => number = () => this.board.scheduler.now;
+
+  /** A device sees a register access at the CPU's time, not at the start of the event. */
   mmioRead(cpu: number, phys: number, size: AccessSize): number {
-    return this.board.mem.mmioRead(cpu, phys, size);
+    const s = this.board.scheduler;
+    const saved = s.enterTime(this.cpuClock());
+    try {
+      return this.board.mem.mmioRead(cpu, phys, size);
+    } finally {
+      s.leaveTime(saved);
+    }
   }
 
   mmioWrite(cpu: number, phys: number, value: number, size: AccessSize): void {
-    this.board.mem.mmioWrite(cpu, phys, value, size);
+    const s = this.board.scheduler;
+    const saved = s.enterTime(this.cpuClock());
+    try {
+      this.board.mem.mmioWrite(cpu, phys, value, size);
+    } finally {
+      s.leaveTime(saved);
+    }
   }
 
   /** A store barrier: drains write-combining buffers (wmb / dma_wmb). */
@@ -208,6 +228,47 @@ export class Platform {
   /** Install the sanitizer's view of device accesses on every DMA port. */
   observeDma(observer: DmaObserver | null): void {
     for (const d of this.board.pciDevices) d.device.dma.observer = observer;
+    for (const d of this.board.platformDevices) d.device.dma.observer = observer;
+  }
+
+  /** The device behind a DMA port (for naming the culprit of an access), or null. */
+  dmaPortOwner(port: DmaPort): DmaPortOwner | null {
+    for (const d of this.board.pciDevices) if (d.device.dma === port) return { bus: "pci", slot: d.slot };
+    for (const d of this.board.platformDevices) if (d.device.dma === port) return { bus: "platform", name: d.name };
+    return null;
+  }
+
+  // ------------------------------------------------------------ checker views (coherence sanitizer)
+  // Side-effect free: nothing is charged, counted, filled or evicted.
+
+  /** Install the sanitizer's view of dirty-line write-backs (null: off). */
+  observeMemory(observer: MemoryObserver | null): void {
+    this.board.mem.observer = observer;
+  }
+
+  /** What RAM holds at [phys, phys+len), bypassing every cache. */
+  peekRam(phys: number, dst: Uint8Array, off: number, len: number): void {
+    this.board.mem.peekRam(phys, dst, off, len);
+  }
+
+  /** What a cached load by `cpu` would return now (`cpu` -1: the newest cached copy). */
+  peekCached(cpu: number, phys: number, dst: Uint8Array, off: number, len: number): void {
+    this.board.mem.peekCached(cpu, phys, dst, off, len);
+  }
+
+  /** Does some cache level hold the line of `phys`? */
+  lineCached(phys: number): boolean {
+    return this.board.mem.isCached(phys);
+  }
+
+  /** Is the line of `phys` dirty in some cache level? */
+  lineDirty(phys: number): boolean {
+    return this.board.mem.isDirty(phys);
+  }
+
+  /** Is any line dirty anywhere? */
+  anyDirtyLines(): boolean {
+    return this.board.mem.hasDirtyLines();
   }
 
   guestLog(): readonly GuestLogEntry[] {

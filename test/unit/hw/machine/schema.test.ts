@@ -164,6 +164,28 @@ describe("defaults", () => {
   });
 });
 
+describe("swiotlb section", () => {
+  it("defaults to a 64 MiB pool without force, in files and profiles", () => {
+    expect(parseMachineText(minimal(), "m.yaml").swiotlb).toEqual({ size: 64 * 2 ** 20, force: false });
+    for (const p of listProfiles()) expect(p.swiotlb).toEqual({ size: 64 * 2 ** 20, force: false });
+  });
+
+  it("takes a size string or number (0: no pool) and force", () => {
+    expect(parseMachineText(minimal("swiotlb: { size: 256KiB, force: true }\n"), "m.yaml").swiotlb).toEqual({ size: 262144, force: true });
+    expect(parseMachineText(minimal("swiotlb: { size: 0 }\n"), "m.yaml").swiotlb).toEqual({ size: 0, force: false });
+    expect(parseMachineText(minimal("swiotlb:\n  force: true\n"), "m.yaml").swiotlb).toEqual({ size: 64 * 2 ** 20, force: true });
+  });
+
+  it("reports bad values and unknown keys with their line", () => {
+    const t1 = minimal("swiotlb:\n  force: yes\n");
+    expect(issueAt(t1, "swiotlb.force", 8).message).toBe('expected true or false, found "yes"');
+    const t2 = minimal("swiotlb:\n  sise: 1MiB\n");
+    expect(issueAt(t2, "swiotlb.sise", 8).message).toBe('unknown key "sise"; did you mean "size"?');
+    const t3 = minimal("swiotlb: { size: 64MB }\n");
+    expect(issueAt(t3, "swiotlb.size", 7).message).toMatch(/"64MB" is ambiguous; write 64 MiB/);
+  });
+});
+
 describe("sizes and addresses", () => {
   const sizeOf = (s: string) => parseMachineText(minimal(`pci:\n  mmioWindow: { base: 0x1000000000, size: ${s} }\n`), "m.yaml").pci.mmioWindow.size;
 
@@ -286,7 +308,7 @@ memory:
   it("an unknown device model", () => {
     const text = minimal("pci:\n  devices:\n    - slot: 3\n      model: e1000\n      irq: 11\n");
     const issue = issueAt(text, "pci.devices[0].model", lineOf(text, "e1000"));
-    expect(issue.message).toBe('unknown device model "e1000"; known models: edu');
+    expect(issue.message).toBe('unknown device model "e1000"; known models: edu, dmac');
   });
 
   it("a missing required field points at the parent object", () => {

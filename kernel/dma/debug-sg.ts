@@ -1,0 +1,223 @@
+/**
+ * dma-debug for scatter-gather mappings (§7.1, §7.2; debug.c debug_dma_map_sg,
+ * debug_dma_unmap_sg, debug_dma_sync_sg_*).
+ *
+ * As in Linux, each mapped segment is its own entry of type "sg" that remembers the nents the
+ * driver passed (sg_call_ents) and the count dma_map_sg returned (sg_mapped_ents). Unmap and
+ * sync walk the list the driver passes, look each segment up by its DMA address and compare.
+ * One difference on purpose: Linux prints a line per bad segment (then goes quiet after the
+ * first error); here one misused call gives at most one finding of each kind, whose details say
+ * how many segments were affected, so "one mistake, one finding" holds for sg calls too.
+ * Another: Linux's sync of a list that is not mapped at all checks nothing (its walk stops at
+ * the first segment's mapped count, 0); here it is `sync-not-mapped`.
+ */
+
+import type { Kernel } from "../core/kernel.ts";
+import type { FindingKind } from "../core/findings.ts";
+import type { device } from "../include/device.ts";
+import { PAGE_SIZE, type vaddr_t } from "../include/types.ts";
+import { PAGE_OFFSET } from "../mm/layout.ts";
+import { dma_debug_in_kernel_image, dma_debug_on_stack } from "./debug-areas.ts";
+import { sg_next, type scatterlist } from "../lib/scatterlist.ts";
+import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE, dma_dir_name, dma_fmt_addr, type dma_data_direction } from "./defs.ts";
+import { check_map_err, debug_dma_add, dma_debug_note, dma_debug_report, report_not_found, type dma_debug_entry } from "./debug.ts";
+import { dma_debug_disabled } from "./debug-knobs.ts";
+import { dma_get_max_seg_size, dma_get_seg_boundary } from "./mask.ts";
+import { dma_state } from "./state.ts";
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/** Reports at most one finding of each kind for one API call. */
+class CallReporter {
+  /** Keys reported so far; made on the first report (a correct call allocates no set). */
+  private seen: Set<string> | null = null;
+  constructor(
+    readonly k: Kernel,
+    readonly dev: device,
+  ) {}
+
+  /** Report unless a finding with this key was already reported for this call. */
+  once(key: FindingKind | string, report: () => void): void {
+    this.seen ??= new Set<string>();
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    report();
+  }
+}
+
+/** The walk of the first @n entries of a list, without allocating an iterator. */
+function nth_or_null(sg: scatterlist | null, i: number, n: number): scatterlist | null {
+  return sg && i + 1 < n ? sg_next(sg) : null;
+}
+
+const SEG_FIX = {
+  long: "Build sg lists whose entries respect dma_get_max_seg_size() (sg_alloc_table_from_pages_segment with that limit), or have the driver call dma_set_max_seg_size() with what the hardware really takes.",
+  boundary: "Split sg entries so none crosses the device's segment boundary (dma_get_seg_boundary()), or set the boundary the hardware really has with dma_set_seg_boundary().",
+};
+
+/** check_sg_segment (CONFIG_DMA_API_DEBUG_SG): limits the device declared. */
+function check_sg_segment(r: CallReporter, sg: scatterlist): void {
+  const max = dma_get_max_seg_size(r.dev);
+  if (sg.length > max) {
+    r.once("seg-long", () =>
+      dma_debug_report(r.k, "warn", r.dev, null, `mapping sg segment longer than device claims to support [len=${sg.length}] [max=${max}]`, { len: sg.length, max }, [], SEG_FIX.long),
+    );
+  }
+  const boundary = dma_get_seg_boundary(r.dev);
+  if (boundary >= Number.MAX_SAFE_INTEGER || sg.dma_length === 0) return;
+  const start = sg.dma_address;
+  const end = start + sg.dma_length - 1;
+  const span = boundary + 1;
+  if (Math.floor(start / span) !== Math.floor(end / span)) {
+    r.once("seg-boundary", () =>
+      dma_debug_report(r.k, "warn", r.dev, null, `mapping sg segment across boundary [start=${dma_fmt_addr(start)}] [end=${dma_fmt_addr(end)}] [boundary=${dma_fmt_addr(boundary)}]`, { start: dma_fmt_addr(start), end: dma_fmt_addr(end), boundary: dma_fmt_addr(boundary) }, [], SEG_FIX.boundary),
+    );
+  }
+}
+
+/** check_for_stack and check_for_illegal_area on one CPU entry. */
+function check_cpu_entry(r: CallReporter, sg: scatterlist, dir: dma_data_direction): void {
+  if (!sg.page) return;
+  const phys = sg.page.pfn * PAGE_SIZE + sg.offset;
+  const d = { phys: dma_fmt_addr(phys), size: sg.length, direction: dma_dir_name(dir) };
+  if (dma_debug_on_stack(r.k, phys, sg.length)) {
+    r.once("map-stack-memory", () => dma_debug_report(r.k, "map-stack-memory", r.dev, null, `device driver maps memory from stack [addr=${hex(PAGE_OFFSET + phys)}] [sg entry]`, d));
+  }
+  if (dma_debug_in_kernel_image(r.k, phys, sg.length)) {
+    r.once("map-invalid-memory", () => dma_debug_report(r.k, "map-invalid-memory", r.dev, null, `device driver maps memory from kernel text or rodata [addr=${hex(PAGE_OFFSET + phys)}] [len=${sg.length}]`, d));
+  }
+}
+
+/**
+ * debug_dma_map_sg - record a successful dma_map_sg: CPU-side checks on all @nents entries,
+ * then one entry per mapped segment (with the device's segment limits checked).
+ * Context: any.
+ */
+export function debug_dma_map_sg(k: Kernel, dev: device, sgl: scatterlist, nents: number, mapped: number, dir: dma_data_direction, attrs: number, op: string): void {
+  const r = new CallReporter(k, dev);
+  if (!dma_debug_disabled(k)) {
+    for (let i = 0, sg: scatterlist | null = sgl; sg && i < nents; sg = nth_or_null(sg, i, nents), i++) check_cpu_entry(r, sg, dir);
+  }
+  for (let i = 0, sg: scatterlist | null = sgl; sg && i < mapped; sg = nth_or_null(sg, i, mapped), i++) {
+    if (!dma_debug_disabled(k)) check_sg_segment(r, sg);
+    const phys = sg.page ? sg.page.pfn * PAGE_SIZE + sg.offset : 0;
+    debug_dma_add(
+      k,
+      {
+        dev,
+        type: "sg",
+        dev_addr: sg.dma_address,
+        phys,
+        cpu_addr: (PAGE_OFFSET + phys) as vaddr_t,
+        size: sg.dma_length,
+        direction: dir,
+        attrs,
+        domain: "DEVICE",
+        sg_call_ents: nents,
+        sg_mapped_ents: mapped,
+      },
+      `${op}[${i}/${nents}]`,
+    );
+  }
+}
+
+/** The nents comparison of check_unmap / check_sync. */
+function check_nents(r: CallReporter, e: dma_debug_entry, nelems: number, verb: "frees" | "syncs"): void {
+  if (e.type !== "sg" || e.sg_call_ents === nelems) return;
+  const text = `device driver ${verb} DMA sg list with different entry count [map count=${e.sg_call_ents}] [${verb === "frees" ? "unmap" : "sync"} count=${nelems}]`;
+  r.once("unmap-wrong-nents", () => dma_debug_report(r.k, "unmap-wrong-nents", r.dev, e, text, { map_nents: e.sg_call_ents ?? 0, mapped_count: e.sg_mapped_ents ?? 0, call_nents: nelems }));
+}
+
+/** check_unmap for one segment: every difference from the map, then drop the entry. */
+function unmap_segment(r: CallReporter, e: dma_debug_entry, sg: scatterlist, nelems: number, dir: dma_data_direction, op: string): void {
+  const at = `[device address=${dma_fmt_addr(e.dev_addr)}]`;
+  dma_debug_note(r.k, e, op, `nents=${nelems} size=${sg.dma_length} dir=${dma_dir_name(dir)}`);
+  if (e.size !== sg.dma_length) {
+    r.once("unmap-wrong-size", () => dma_debug_report(r.k, "unmap-wrong-size", r.dev, e, `device driver frees DMA memory with different size ${at} [map size=${e.size} bytes] [unmap size=${sg.dma_length} bytes]`, { unmap_size: sg.dma_length }));
+  }
+  if (e.type !== "sg") {
+    r.once("unmap-wrong-type", () => dma_debug_report(r.k, "unmap-wrong-type", r.dev, e, `device driver frees DMA memory with wrong function ${at} [size=${e.size} bytes] [mapped as ${e.type}] [unmapped as sg]`, { unmap_type: "sg" }));
+  }
+  if (e.direction !== dir) {
+    r.once("unmap-wrong-direction", () => dma_debug_report(r.k, "unmap-wrong-direction", r.dev, e, `device driver frees DMA memory with different direction ${at} [size=${e.size} bytes] [mapped with ${dma_dir_name(e.direction)}] [unmapped with ${dma_dir_name(dir)}]`, { unmap_direction: dma_dir_name(dir) }));
+  }
+  check_nents(r, e, nelems, "frees");
+  check_map_err(r.k, e);
+  e.domain = "CPU";
+  dma_state(r.k).table.remove(e);
+}
+
+/**
+ * debug_dma_unmap_sg - check a dma_unmap_sg of @nelems entries and drop their entries. As in
+ * Linux the walk stops after the count the first segment was mapped with, so a too-large
+ * nents is reported (unmap-wrong-nents) rather than read past the mapped segments.
+ * Context: any.
+ */
+export function debug_dma_unmap_sg(k: Kernel, dev: device, sgl: scatterlist, nelems: number, dir: dma_data_direction, op: string): void {
+  const r = new CallReporter(k, dev);
+  const table = dma_state(k).table;
+  let mapped = 0;
+  for (let i = 0, sg: scatterlist | null = sgl; sg && i < nelems; sg = nth_or_null(sg, i, nelems), i++) {
+    if (mapped && i >= mapped) break;
+    const e = table.findExact(dev, sg.dma_address, { type: "sg", size: sg.dma_length, direction: dir });
+    if (i === 0) mapped = e?.sg_mapped_ents ?? (e ? 1 : 0);
+    if (!e) {
+      r.once("unmap-not-mapped", () => report_not_found(k, dev, sg!.dma_address, { type: "sg", size: sg!.dma_length, direction: dir }, op));
+      continue;
+    }
+    unmap_segment(r, e, sg, nelems, dir, op);
+  }
+}
+
+function check_sync_direction(r: CallReporter, e: dma_debug_entry, dir: dma_data_direction, to_cpu: boolean): void {
+  if (e.direction === DMA_BIDIRECTIONAL) return;
+  const bad =
+    dir !== e.direction
+      ? "with different direction"
+      : to_cpu && e.direction === DMA_TO_DEVICE && dir !== DMA_TO_DEVICE
+        ? "device read-only DMA memory for cpu"
+        : !to_cpu && e.direction === DMA_FROM_DEVICE && dir !== DMA_FROM_DEVICE
+          ? "device write-only DMA memory to device"
+          : null;
+  if (!bad) return;
+  const text = `device driver syncs ${bad.startsWith("with") ? `DMA memory ${bad}` : bad} [device address=${dma_fmt_addr(e.dev_addr)}] [size=${e.size} bytes] [mapped with ${dma_dir_name(e.direction)}] [synced with ${dma_dir_name(dir)}]`;
+  r.once("sync-wrong-direction", () => dma_debug_report(r.k, "sync-wrong-direction", e.dev, e, text, { sync_direction: dma_dir_name(dir) }));
+}
+
+/** check_sync for one segment. */
+function sync_segment(r: CallReporter, sg: scatterlist, nelems: number, dir: dma_data_direction, to_cpu: boolean, op: string): void {
+  const e = dma_state(r.k).table.findContaining(r.dev, sg.dma_address, sg.dma_length, dir);
+  const at = `[device address=${dma_fmt_addr(sg.dma_address)}]`;
+  if (!e) {
+    const d = { dev_addr: dma_fmt_addr(sg.dma_address), size: sg.dma_length, direction: dma_dir_name(dir), call: op };
+    r.once("sync-not-mapped", () => dma_debug_report(r.k, "sync-not-mapped", r.dev, null, `device driver tries to sync DMA memory it has not allocated ${at} [size=${sg.dma_length} bytes]`, d));
+    return;
+  }
+  dma_debug_note(r.k, e, op, `nents=${nelems} addr=${dma_fmt_addr(sg.dma_address)} size=${sg.dma_length} dir=${dma_dir_name(dir)}`);
+  const end = sg.dma_address - e.dev_addr + sg.dma_length;
+  if (end > e.size) {
+    r.once("sync-out-of-range", () => dma_debug_report(r.k, "sync-out-of-range", r.dev, e, `device driver syncs DMA memory outside allocated range ${at} [allocation size=${e.size} bytes] [sync offset+size=${end}]`, { sync_addr: dma_fmt_addr(sg.dma_address), sync_size: sg.dma_length }));
+  }
+  check_sync_direction(r, e, dir, to_cpu);
+  check_nents(r, e, nelems, "syncs");
+  check_map_err(r.k, e);
+  if (e.type !== "coherent") e.domain = to_cpu ? "CPU" : "DEVICE";
+}
+
+/**
+ * debug_dma_sync_sg - check a dma_sync_sg_for_cpu / _for_device of @nelems entries and move
+ * the segments' ownership. Context: any.
+ */
+export function debug_dma_sync_sg(k: Kernel, dev: device, sgl: scatterlist, nelems: number, dir: dma_data_direction, to_cpu: boolean, op: string): void {
+  const r = new CallReporter(k, dev);
+  const table = dma_state(k).table;
+  let mapped = 0;
+  for (let i = 0, sg: scatterlist | null = sgl; sg && i < nelems; sg = nth_or_null(sg, i, nelems), i++) {
+    if (i === 0) {
+      const e = table.findExact(dev, sg.dma_address, { type: "sg", size: sg.dma_length, direction: dir });
+      mapped = e ? (e.sg_mapped_ents ?? 1) : nelems;
+    }
+    if (i >= mapped) break;
+    sync_segment(r, sg, nelems, dir, to_cpu, op);
+  }
+}

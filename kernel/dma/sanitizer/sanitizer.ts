@@ -1,0 +1,349 @@
+/**
+ * The coherence sanitizer: what only a simulator can see (DESIGN.md, Findings).
+ *
+ * Theory of operation
+ * - Causes (§1.2, §4.5). Every live streaming mapping has an owner, the dma-debug entry's
+ *   domain: the device after map / sync_for_device, the CPU after sync_for_cpu. Every CPU access
+ *   to kernel memory (kernel/mm/access.ts) is checked against the mappings covering its physical
+ *   bytes (phys-index.ts): touching bytes the device owns is `cpu-access-device-owned`, and so is
+ *   a store into a cache-line granule a device-written buffer shares (the §5.4 hazard). Every
+ *   device access (the DMA ports) is checked by bus address against the device's own mappings
+ *   and allocations: a CPU-owned mapping is `device-access-cpu-owned`, RAM nothing covers is
+ *   `device-access-unmapped`. Coherent allocations have no owner and are never a cause.
+ *   The documented RX recycle (Documentation/core-api/dma-api-howto.rst: the device gets back,
+ *   without sync_for_device, a buffer the CPU only read since sync_for_cpu) is not a finding;
+ *   the device then owns the buffer again until the next DMA API call on it.
+ * - Effects, at the moment they happen, on non-coherent ports only (a snooping device cannot
+ *   produce them). The shadow (shadow.ts) remembers the bytes a device wrote while a cache held
+ *   their line. The memory system reports, line by line as they happen, each cached load
+ *   (onCpuLoad), store (onCpuStore), write-back (onWriteBack) and line leaving every cache
+ *   (onLineGone): a load returning other bytes than RAM's there is `stale-cpu-read`, a write-back
+ *   that would change them is `lost-device-write`, and a device read of bytes a dirty line holds
+ *   differently is `stale-device-read`. All compare bytes, so none fires unless data really was
+ *   stale or lost. Line by line matters: a later line's miss may evict an earlier line of the
+ *   same copy, so checking after the whole access would come too late.
+ * - findings.ts makes one finding per (kind, mapping, access, episode).
+ * - DMA-layer code that touches buffers on purpose (swiotlb bounce copies) runs inside
+ *   dma_sanitizer_internal() (index.ts), which pauses the CPU ownership checks.
+ * Hot paths: one size test each while nothing is mapped and no line is shadowed.
+ */
+
+import type { Kernel } from "../../core/kernel.ts";
+import type { DmaObserver, DmaPort, MemoryObserver } from "../../platform/platform.ts";
+import type { CpuAccessObserver } from "../../mm/access.ts";
+import type { device } from "../../include/device.ts";
+import type { vaddr_t } from "../../include/types.ts";
+import { driver_core } from "../../base/core.ts";
+import { pci_slot_name } from "../../pci/pci-dev.ts";
+import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE } from "../defs.ts";
+import type { dma_debug_entry, dma_debug_listener } from "../debug-table.ts";
+import { dma_state } from "../state.ts";
+import { PhysIndex, type san_record } from "./phys-index.ts";
+import { SAN_LINE, Shadow } from "./shadow.ts";
+import { ByteRun } from "./report.ts";
+import { SanFindings, type san_stale_read } from "./findings.ts";
+
+/** Removed entries remembered per device, to explain a device access after unmap. */
+export const SAN_GRAVES_PER_DEVICE = 64;
+
+const lineOf = (a: number): number => Math.floor(a / SAN_LINE);
+
+export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObserver, dma_debug_listener {
+  /** Depth of DMA-layer work that touches buffers on purpose: CPU ownership checks pause. */
+  internal = 0;
+  readonly index = new PhysIndex();
+  readonly shadow = new Shadow();
+  /** Counters (reports, benchmarks). */
+  readonly stats = { cpu_accesses: 0, device_accesses: 0 };
+  /** Where findings are made, deduplicated and printed. */
+  readonly report: SanFindings;
+  private readonly recs = new Map<dma_debug_entry, san_record>();
+  private readonly graves = new Map<device, dma_debug_entry[]>();
+  /** Kernel device behind each port seen (null: none the kernel knows; devices are enumerated at boot). */
+  private readonly ports = new Map<DmaPort, device | null>();
+  /** The cache-line granule a device-written buffer must not share: max(line, ARCH_DMA_MINALIGN). */
+  private readonly granule: number;
+  private readonly run = new ByteRun();
+  /** Stale bytes the loads of the current CPU access returned, reported when the access ends. */
+  private readonly stale: san_stale_read = { fresh: false, run: new ByteRun(), e: null, device: "", wroteNs: 0 };
+  /** Device accesses so far: numbers the device-write episodes effects are counted by. */
+  private deviceSeq = 0;
+  private readonly ramBuf = new Uint8Array(SAN_LINE);
+  private readonly cacheBuf = new Uint8Array(SAN_LINE);
+
+  constructor(readonly k: Kernel) {
+    this.granule = Math.max(k.platform.lineSize(), k.dmaMinAlign);
+    this.report = new SanFindings(k, this.granule);
+  }
+
+  // ---------------------------------------------------------------- dma-debug table listener
+
+  onAdd(e: dma_debug_entry): void {
+    if (e.type === "coherent") return;
+    let lo = e.phys;
+    let hi = e.phys + e.size;
+    if (e.direction !== DMA_TO_DEVICE && e.size > 0) {
+      // A device-written buffer also owns the rest of its granules, within its allocation.
+      const g = this.granule;
+      const glo = Math.floor(lo / g) * g;
+      const ghi = Math.ceil(hi / g) * g;
+      if (glo !== lo || ghi !== hi) {
+        const obj = this.k.slab.objectAt(e.phys);
+        lo = obj ? Math.max(glo, obj.phys) : glo;
+        hi = obj ? Math.min(ghi, obj.phys + obj.slotSize) : ghi;
+      }
+    }
+    const r: san_record = { e, lo, hi, cpuWriteAt: -1, recycledAt: -1 };
+    this.recs.set(e, r);
+    this.index.add(r);
+  }
+
+  onRemove(e: dma_debug_entry): void {
+    const r = this.recs.get(e);
+    if (r) {
+      this.index.remove(r);
+      this.recs.delete(e);
+    }
+    let g = this.graves.get(e.dev);
+    if (!g) this.graves.set(e.dev, (g = []));
+    g.push(e);
+    if (g.length > SAN_GRAVES_PER_DEVICE) g.shift();
+    if (this.shadow.size !== 0) this.pruneShadow(e.dev_addr, e.size);
+  }
+
+  /**
+   * Lines in no cache can be neither read stale nor written back: forget them. Invalidated
+   * lines already went (onLineGone); this catches the ones ordinary evictions took.
+   */
+  private pruneShadow(addr: number, size: number): void {
+    const first = lineOf(addr);
+    const last = lineOf(addr + Math.max(size, 1) - 1);
+    const p = this.k.platform;
+    if (last - first + 1 > this.shadow.size) {
+      for (const line of [...this.shadow.lines.keys()]) if (line >= first && line <= last && !p.lineCached(line * SAN_LINE)) this.shadow.drop(line);
+      return;
+    }
+    for (let line = first; line <= last; line++) if (this.shadow.get(line) && !p.lineCached(line * SAN_LINE)) this.shadow.drop(line);
+  }
+
+  // ---------------------------------------------------------------- CPU side
+
+  onCpuAccess(_va: vaddr_t, phys: number, len: number, isWrite: boolean, _data: Uint8Array | null, _off: number): void {
+    if (this.index.count !== 0 && this.internal === 0) this.cpuOwnership(phys, len, isWrite);
+    // The effects were checked line by line as the access went (onCpuLoad, onCpuStore); the
+    // stale bytes of the whole access are reported now, after its cause.
+    if (this.stale.run.count !== 0) this.report.staleCpuRead(this.stale);
+  }
+
+  private cpuOwnership(phys: number, len: number, isWrite: boolean): void {
+    this.stats.cpu_accesses++;
+    const n = this.index.query(phys, phys + len);
+    for (let i = 0; i < n; i++) {
+      const r = this.index.hits[i];
+      const e = r.e;
+      const a = Math.max(phys, e.phys);
+      const b = Math.min(phys + len, e.phys + e.size);
+      const deviceOwns = e.domain === "DEVICE" || r.recycledAt === e.history.length;
+      if (a < b) {
+        if (deviceOwns) this.report.cpuAccess(e, a - e.phys, b - e.phys, isWrite);
+        else if (isWrite) r.cpuWriteAt = e.history.length;
+      } else if (isWrite && deviceOwns) {
+        this.report.sharedLine(e, phys, len);
+      }
+    }
+  }
+
+
+  // ---------------------------------------------------------------- device side
+
+  onDeviceAccess(port: DmaPort, addr: number, len: number, isWrite: boolean): void {
+    if (!this.k.platform.isRam(addr, len)) return; // MSI doorbells, peer MMIO: not memory
+    let dev = this.ports.get(port);
+    if (dev === undefined) dev = this.resolvePort(port);
+    this.deviceAccess(dev, port.name, port.coherent, addr, len, isWrite);
+  }
+
+  /** Name the kernel device behind a port, once. */
+  private resolvePort(port: DmaPort): device | null {
+    const owner = this.k.platform.dmaPortOwner(port);
+    const name = owner === null ? null : owner.bus === "pci" ? pci_slot_name(0, owner.slot << 3) : owner.name;
+    const dev = driver_core(this.k).devices.find((d) => d.dev.name === name && d.dev.bus === owner?.bus)?.dev ?? null;
+    this.ports.set(port, dev);
+    return dev;
+  }
+
+  /** Tell the sanitizer which kernel device a port belongs to (tests, models the platform cannot name). */
+  attachPort(port: DmaPort, dev: device): void {
+    this.ports.set(port, dev);
+    port.observer = this;
+  }
+
+  /**
+   * A device accessed RAM at bus address [addr, addr+len) (after the access). `dev` null: the
+   * kernel cannot name it, so only the effects are checked.
+   */
+  deviceAccess(dev: device | null, name: string, coherent: boolean, addr: number, len: number, isWrite: boolean): void {
+    this.stats.device_accesses++;
+    this.deviceSeq++;
+    const e = dev !== null ? this.deviceOwnership(dev, addr, len, isWrite) : null;
+    if (coherent) return;
+    if (isWrite) this.shadowDeviceWrite(addr, len, e, dev?.name ?? name);
+    else this.staleDeviceRead(dev, name, addr, len, e);
+  }
+
+  /** Walk the access through the device's entries; returns the first covering entry. */
+  private deviceOwnership(dev: device, addr: number, len: number, isWrite: boolean): dma_debug_entry | null {
+    const table = dma_state(this.k).table;
+    const end = addr + len;
+    let first: dma_debug_entry | null = null;
+    let gapAt = -1;
+    let gapBytes = 0;
+    let a = addr;
+    while (a < end) {
+      const e = table.findContaining(dev, a, end - a, DMA_BIDIRECTIONAL);
+      const stop = e === null ? a : Math.min(end, e.dev_addr + e.size);
+      if (e === null || stop <= a) {
+        const gapEnd = Math.min(end, table.nextStart(dev, a));
+        if (gapAt < 0) gapAt = a;
+        gapBytes += gapEnd - a;
+        a = gapEnd;
+        continue;
+      }
+      first ??= e;
+      if (e.domain === "CPU") this.deviceTouchesCpuOwned(e, a - e.dev_addr, stop - e.dev_addr, isWrite);
+      a = stop;
+    }
+    if (gapBytes !== 0) {
+      const grave = this.graves.get(dev)?.findLast((g) => gapAt >= g.dev_addr && gapAt < g.dev_addr + g.size) ?? null;
+      this.report.unmapped(dev, gapAt, gapBytes, isWrite, grave);
+    }
+    return first;
+  }
+
+  /**
+   * The device touched a mapping dma-debug says the CPU owns. Not a finding for the documented
+   * recycle: the device had the buffer (map or sync_for_device), the CPU took it with
+   * sync_for_cpu and did not write it since, and the device uses it the way its direction
+   * allows. The device then owns it again until the next DMA API call on the mapping.
+   */
+  private deviceTouchesCpuOwned(e: dma_debug_entry, from: number, to: number, isWrite: boolean): void {
+    const r = this.recs.get(e);
+    const h = e.history;
+    let d = h.length - 1;
+    while (d >= 0 && !(h[d].op.includes("for_device") || h[d].op.startsWith("dma_map_"))) d--;
+    const allowed = isWrite ? e.direction !== DMA_TO_DEVICE : e.direction !== DMA_FROM_DEVICE;
+    if (r !== undefined && d >= 0 && allowed && r.cpuWriteAt <= d) {
+      r.recycledAt = h.length;
+      return;
+    }
+    this.report.deviceCpuOwned(e, from, to, isWrite);
+  }
+
+  private shadowDeviceWrite(addr: number, len: number, e: dma_debug_entry | null, name: string): void {
+    const p = this.k.platform;
+    const now = this.k.exec.now();
+    for (let line = lineOf(addr), last = lineOf(addr + len - 1); line <= last; line++) {
+      const base = line * SAN_LINE;
+      if (!p.lineCached(base)) continue; // the next load fills from RAM: nothing can go stale
+      this.shadow.mark(line, Math.max(addr, base) - base, Math.min(addr + len, base + SAN_LINE) - base, e, name, now, this.deviceSeq);
+    }
+  }
+
+  /** A non-coherent device read RAM: did a dirty line hold something newer? */
+  private staleDeviceRead(dev: device | null, name: string, addr: number, len: number, e: dma_debug_entry | null): void {
+    const p = this.k.platform;
+    if (!p.anyDirtyLines()) return;
+    const run = this.run;
+    run.reset();
+    for (let line = lineOf(addr), last = lineOf(addr + len - 1); line <= last; line++) {
+      const base = line * SAN_LINE;
+      if (!p.lineDirty(base)) continue;
+      p.peekCached(-1, base, this.cacheBuf, 0, SAN_LINE);
+      p.peekRam(base, this.ramBuf, 0, SAN_LINE);
+      for (let i = Math.max(addr, base) - base, to = Math.min(addr + len, base + SAN_LINE) - base; i < to; i++) {
+        if (this.cacheBuf[i] !== this.ramBuf[i]) run.add(e ? base + i - e.dev_addr : base + i, base + i, this.cacheBuf[i], this.ramBuf[i]);
+      }
+    }
+    if (run.count !== 0) this.report.staleDeviceRead(dev, name, addr, e, run);
+  }
+
+  // ---------------------------------------------------------------- memory system
+
+  /**
+   * A cached load returned `dst[off..off+len)` for one line: compare it with RAM on the bytes a
+   * device wrote under a cached copy. Different means stale (collected for the end of the
+   * access); equal bytes leave the shadow, they stay right until the device writes again.
+   */
+  onCpuLoad(_cpu: number, addr: number, len: number, dst: Uint8Array, off: number): void {
+    if (this.shadow.size === 0) return;
+    const line = lineOf(addr);
+    const s = this.shadow.get(line);
+    if (s === undefined) return;
+    const base = line * SAN_LINE;
+    const from = addr - base;
+    const to = from + len;
+    if (!Shadow.any(s, from, to)) return;
+    this.k.platform.peekRam(base, this.ramBuf, 0, SAN_LINE);
+    const st = this.stale;
+    let staleLine = false;
+    let sameLo = 0;
+    let sameHi = 0;
+    for (let i = from; i < to; i++) {
+      if (!Shadow.has(s, i)) continue;
+      const got = dst[off + i - from];
+      if (got === this.ramBuf[i]) {
+        if (i < 32) sameLo |= 1 << i;
+        else sameHi |= 1 << (i - 32);
+        continue;
+      }
+      if (!staleLine) {
+        staleLine = true;
+        // one finding per device write read stale, however many loads see it
+        if (this.report.first("stale-cpu-read", s.entry ?? this, "read", s.seq)) st.fresh = true;
+      }
+      if (st.run.count === 0) {
+        st.e = s.entry;
+        st.device = s.device;
+        st.wroteNs = s.timeNs;
+      }
+      st.run.add(st.e ? base + i - st.e.dev_addr : base + i, base + i, this.ramBuf[i], got);
+    }
+    if (sameLo !== 0 || sameHi !== 0) this.shadow.clearBits(line, sameLo, sameHi);
+  }
+
+  /** A line in no cache can be neither read stale nor written back: forget it. */
+  onLineGone(addr: number): void {
+    if (this.shadow.size !== 0) this.shadow.drop(lineOf(addr));
+  }
+
+  /**
+   * A CPU store reached the cache (or RAM): the CPU's value is now the newest, so those bytes
+   * can no longer be stale or lost. Told line by line as the store happens, before any later
+   * write-back of the line (an access-level hook would come too late for a multi-line copy).
+   */
+  onCpuStore(addr: number, len: number): void {
+    if (this.shadow.size === 0) return;
+    const line = lineOf(addr);
+    if (this.shadow.get(line) === undefined) return;
+    const base = line * SAN_LINE;
+    this.shadow.clear(line, addr - base, addr - base + len);
+  }
+
+  onWriteBack(addr: number, data: Uint8Array, off: number): void {
+    const line = lineOf(addr);
+    const s = this.shadow.get(line);
+    if (s === undefined) return;
+    this.k.platform.peekRam(addr, this.ramBuf, 0, SAN_LINE);
+    const run = this.run;
+    run.reset();
+    const e = s.entry;
+    for (let i = 0; i < SAN_LINE; i++) {
+      if (Shadow.has(s, i) && data[off + i] !== this.ramBuf[i]) run.add(e ? addr + i - e.dev_addr : addr + i, addr + i, this.ramBuf[i], data[off + i]);
+    }
+    const device = s.device;
+    const wroteNs = s.timeNs;
+    const seq = s.seq;
+    this.shadow.drop(line); // RAM now holds the line's bytes: nothing stale is left
+    if (run.count !== 0) this.report.lostWrite(e, device, addr, wroteNs, seq, run);
+  }
+}
