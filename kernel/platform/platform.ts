@@ -49,6 +49,8 @@ export class Platform {
     this.cpus = board.desc.cpus.count;
     this.coherentDma = board.desc.dma.coherent;
     this.trace = board.trace;
+    // The bus arbiter compares a CPU's access with DMA tenures on the CPU's own clock.
+    board.interconnect.cpuClock = () => this.cpuClock();
   }
 
   // ------------------------------------------------------------ time and events
