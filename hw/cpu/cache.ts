@@ -10,6 +10,19 @@
 export const LINE_SHIFT = 6;
 export const LINE_SIZE = 1 << LINE_SHIFT;
 
+/** Lines per 4 KiB page. */
+export const LINES_PER_PAGE = 4096 / LINE_SIZE;
+/** Page residency buckets per level (a power of two). */
+export const PAGE_BUCKETS = 4096;
+
+/**
+ * The residency bucket of `line`'s page. Pages 4096 apart share a bucket, so a zero count is
+ * exact (no line of the page is held) and a non-zero one only says "maybe".
+ */
+export function pageBucket(line: number): number {
+  return (line / LINES_PER_PAGE) & (PAGE_BUCKETS - 1); // ToInt32 truncates: floor for line >= 0
+}
+
 export const INVALID = 0;
 export const CLEAN = 1;
 export const DIRTY = 2;
@@ -30,6 +43,13 @@ export class CacheLevel {
   private stamp = 0;
   dirtyLines = 0;
   validLines = 0;
+  /**
+   * Valid and dirty lines per page bucket (pageBucket): lets range walks (cache maintenance,
+   * snooping device accesses) skip a page none of whose lines is held in O(1), instead of
+   * looking up its 64 lines one by one.
+   */
+  readonly pageValid = new Uint32Array(PAGE_BUCKETS);
+  readonly pageDirty = new Uint32Array(PAGE_BUCKETS);
 
   constructor(
     readonly name: string,
@@ -85,21 +105,43 @@ export class CacheLevel {
     this.tags[slot] = line;
     this.state[slot] = st;
     this.validLines++;
-    if (st === DIRTY) this.dirtyLines++;
+    const b = pageBucket(line);
+    this.pageValid[b]++;
+    if (st === DIRTY) {
+      this.dirtyLines++;
+      this.pageDirty[b]++;
+    }
     this.touch(slot);
   }
 
   setState(slot: number, st: number): void {
     const old = this.state[slot];
     if (old === st) return;
-    if (old === DIRTY) this.dirtyLines--;
-    if (st === DIRTY) this.dirtyLines++;
-    if (old === INVALID) this.validLines++;
+    // an INVALID slot's tag is -1: a slot only becomes valid through install()
+    const b = pageBucket(this.tags[slot]);
+    if (old === DIRTY) {
+      this.dirtyLines--;
+      this.pageDirty[b]--;
+    }
+    if (st === DIRTY) {
+      this.dirtyLines++;
+      this.pageDirty[b]++;
+    }
+    if (old === INVALID) {
+      this.validLines++;
+      this.pageValid[b]++;
+    }
     if (st === INVALID) {
       this.validLines--;
+      this.pageValid[b]--;
       this.tags[slot] = -1;
     }
     this.state[slot] = st;
+  }
+
+  /** May this level hold a line of the page of `line` (a dirty one, if `dirty`)? False is exact. */
+  pageMayHold(line: number, dirty: boolean): boolean {
+    return (dirty ? this.pageDirty : this.pageValid)[pageBucket(line)] !== 0;
   }
 
   /** Drop a slot (its data is forgotten, dirty or not). */

@@ -28,8 +28,13 @@
 import { BusError, type PhysMap } from "../mem/phys-map.ts";
 import type { AccessSize } from "../mem/mmio.ts";
 import type { Prng } from "../core/prng.ts";
-import { CacheLevel, CLEAN, DIRTY, INVALID, LINE_SIZE, type CacheGeometry } from "./cache.ts";
+import { CacheLevel, CLEAN, DIRTY, INVALID, LINE_SIZE, LINES_PER_PAGE, type CacheGeometry } from "./cache.ts";
 import type { Interconnect } from "../bus/interconnect.ts";
+
+const WALK_CLEAN = 0;
+const WALK_INVALIDATE = 1;
+const WALK_FLUSH = 2;
+type WalkOp = typeof WALK_CLEAN | typeof WALK_INVALIDATE | typeof WALK_FLUSH;
 
 export const MEM_CACHED = 0;
 export const MEM_UNCACHED = 1;
@@ -247,20 +252,17 @@ export class MemorySystem {
 
   /** Write back dirty lines covering [addr, addr+len); lines stay valid and clean. */
   cacheClean(cpu: number, addr: number, len: number): void {
-    this.forLines(cpu, addr, len, (line) => this.cleanLine(line));
+    this.walkLines(cpu, addr, len, WALK_CLEAN);
   }
 
   /** Drop lines covering [addr, addr+len) from every level; dirty data is lost. */
   cacheInvalidate(cpu: number, addr: number, len: number): void {
-    this.forLines(cpu, addr, len, (line) => this.invalidateLine(line));
+    this.walkLines(cpu, addr, len, WALK_INVALIDATE);
   }
 
   /** Clean then invalidate. */
   cacheFlush(cpu: number, addr: number, len: number): void {
-    this.forLines(cpu, addr, len, (line) => {
-      this.cleanLine(line);
-      this.invalidateLine(line);
-    });
+    this.walkLines(cpu, addr, len, WALK_FLUSH);
   }
 
   /** Drain this CPU's write-combining buffer to RAM (a barrier does this). */
@@ -304,9 +306,7 @@ export class MemorySystem {
       this.stats.deviceErrors++;
       return false;
     }
-    if (coherent && this.anyDirty()) {
-      this.forLines(-1, addr, len, (line) => this.cleanLine(line));
-    }
+    if (coherent && this.anyDirty()) this.walkLines(-1, addr, len, WALK_CLEAN);
     this.ram.read(addr, dst, off, len);
     this.stats.deviceReadBytes += len;
     return true;
@@ -372,6 +372,7 @@ export class MemorySystem {
   /** Does any cache level hold the line of `addr`? */
   isCached(addr: number): boolean {
     const line = Math.floor(addr / LINE_SIZE);
+    if (!this.pageMayHold(line, false)) return false;
     if (this.llc.find(line) >= 0) return true;
     for (const c of this.l1) if (c.find(line) >= 0) return true;
     return false;
@@ -380,6 +381,7 @@ export class MemorySystem {
   /** Is the line of `addr` dirty in some cache level? */
   isDirty(addr: number): boolean {
     const line = Math.floor(addr / LINE_SIZE);
+    if (!this.pageMayHold(line, true)) return false;
     let s = this.llc.find(line);
     if (s >= 0 && this.llc.state[s] === DIRTY) return true;
     for (const c of this.l1) {
@@ -569,18 +571,51 @@ export class MemorySystem {
     const first = Math.floor(addr / LINE_SIZE);
     const last = Math.floor((addr + len - 1) / LINE_SIZE);
     for (let line = first; line <= last; line++) {
+      if (line % LINES_PER_PAGE === 0 || line === first) {
+        // nothing of this page is cached: no line of it to clean or drop
+        const next = Math.min(last + 1, (Math.floor(line / LINES_PER_PAGE) + 1) * LINES_PER_PAGE);
+        if (!this.pageMayHold(line, false)) {
+          line = next - 1;
+          continue;
+        }
+      }
       const partial = (line === first && addr % LINE_SIZE !== 0) || (line === last && (addr + len) % LINE_SIZE !== 0);
       if (partial) this.cleanLine(line);
       this.invalidateLine(line);
     }
   }
 
-  private forLines(cpu: number, addr: number, len: number, fn: (line: number) => void): void {
+  /**
+   * Clean, invalidate or flush (clean then invalidate, line by line) every line covering
+   * [addr, addr+len), charging `cpu` (if >= 0) per line walked. A page none of whose lines any
+   * level holds (dirty, for a clean) is skipped whole: those lines' clean or invalidate would
+   * do nothing, count nothing and tell the observer nothing.
+   */
+  private walkLines(cpu: number, addr: number, len: number, op: WalkOp): void {
     if (len <= 0) return;
     const first = Math.floor(addr / LINE_SIZE);
     const last = Math.floor((addr + len - 1) / LINE_SIZE);
-    for (let line = first; line <= last; line++) fn(line);
+    const dirtyOnly = op === WALK_CLEAN;
+    for (let line = first; line <= last; ) {
+      const stop = Math.min(last + 1, (Math.floor(line / LINES_PER_PAGE) + 1) * LINES_PER_PAGE);
+      if (!this.pageMayHold(line, dirtyOnly)) {
+        line = stop;
+        continue;
+      }
+      for (; line < stop; line++) {
+        if (op !== WALK_INVALIDATE) this.cleanLine(line);
+        if (op !== WALK_CLEAN) this.invalidateLine(line);
+      }
+    }
     if (cpu >= 0) this.charged[cpu] += (last - first + 1) * this.opts.timing.llcHitNs;
+  }
+
+  /** May any level hold a line of the page of `line` (a dirty one, if `dirty`)? False is exact. */
+  private pageMayHold(line: number, dirty: boolean): boolean {
+    if (this.llc.pageMayHold(line, dirty)) return true;
+    const l1 = this.l1;
+    for (let i = 0; i < l1.length; i++) if (l1[i].pageMayHold(line, dirty)) return true;
+    return false;
   }
 
   private anyDirty(): boolean {

@@ -42,7 +42,8 @@ export class SparseRam {
       const off = addr & PAGE_MASK;
       const n = Math.min(len, PAGE_SIZE - off);
       const p = this.page(pfn, false) ?? SparseRam.ZERO;
-      dst.set(p.subarray(off, off + n), dstOff);
+      if (n === PAGE_SIZE) dst.set(p, dstOff); // a whole page: no view to allocate
+      else dst.set(p.subarray(off, off + n), dstOff);
       addr += n;
       dstOff += n;
       len -= n;
@@ -55,7 +56,9 @@ export class SparseRam {
       const pfn = Math.floor(addr / PAGE_SIZE);
       const off = addr & PAGE_MASK;
       const n = Math.min(len, PAGE_SIZE - off);
-      this.page(pfn, true)!.set(src.subarray(srcOff, srcOff + n), off);
+      const p = this.page(pfn, true)!;
+      if (n === PAGE_SIZE && srcOff === 0 && src.length === PAGE_SIZE) p.set(src);
+      else p.set(src.subarray(srcOff, srcOff + n), off);
       addr += n;
       srcOff += n;
       len -= n;

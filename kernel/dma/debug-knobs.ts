@@ -18,6 +18,7 @@
 import type { Kernel } from "../core/kernel.ts";
 import { KERN_INFO } from "../core/printk.ts";
 import { EINVAL, EPERM } from "../include/errno.ts";
+import { dma_state } from "./state.ts";
 
 export interface dma_debug_options {
   /** Print every error (debugfs all_errors). Default false. */
@@ -45,8 +46,17 @@ class DmaDebugKnobs implements dma_debug_options {
 /** dma_debug_entries: Linux's preallocation (65536 by default). */
 export const DMA_DEBUG_ENTRIES = 65536;
 
+const newKnobs = (): DmaDebugKnobs => new DmaDebugKnobs();
+/** The last kernel asked about and its knobs (the map and sg paths ask per segment). */
+let lastKernel: Kernel | null = null;
+let lastKnobs: DmaDebugKnobs | null = null;
+
 function knobs(k: Kernel): DmaDebugKnobs {
-  return k.state("dma-debug-knobs", () => new DmaDebugKnobs());
+  if (k === lastKernel) return lastKnobs!;
+  const s = k.state("dma-debug-knobs", newKnobs);
+  lastKernel = k;
+  lastKnobs = s;
+  return s;
 }
 
 /**
@@ -65,7 +75,10 @@ export function dma_debug_set_options(k: Kernel, opts: Partial<dma_debug_options
   if (opts.all_errors !== undefined) s.all_errors = opts.all_errors;
   if (opts.num_errors !== undefined) s.num_errors = s.left = opts.num_errors;
   if (opts.driver_filter !== undefined) s.driver_filter = opts.driver_filter || null;
-  if (opts.disabled) s.disabled = true;
+  if (opts.disabled) {
+    s.disabled = true;
+    dma_state(k).table.keepRemoved = false; // only reports use removed entries
+  }
   return 0;
 }
 
@@ -77,6 +90,7 @@ export function dma_debug_get_options(k: Kernel): dma_debug_options & { error_co
 
 /** dma_debug_disabled - is dma-debug off (dma_debug=off)? */
 export function dma_debug_disabled(k: Kernel): boolean {
+  if (k === lastKernel) return lastKnobs!.disabled;
   const s = k.subsys.get("dma-debug-knobs") as DmaDebugKnobs | undefined;
   return s !== undefined && s.disabled;
 }

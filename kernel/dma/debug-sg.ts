@@ -20,7 +20,8 @@ import { PAGE_OFFSET } from "../mm/layout.ts";
 import { dma_debug_in_kernel_image, dma_debug_on_stack } from "./debug-areas.ts";
 import { sg_next, type scatterlist } from "../lib/scatterlist.ts";
 import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE, dma_dir_name, dma_fmt_addr, type dma_data_direction } from "./defs.ts";
-import { check_map_err, debug_dma_add, dma_debug_note, dma_debug_report, report_not_found, type dma_debug_entry } from "./debug.ts";
+import { check_map_err, debug_dma_add, dma_debug_report, report_not_found, type dma_debug_entry, type dma_debug_new_entry } from "./debug.ts";
+import { note_sg_sync, note_sg_unmap } from "./debug-history.ts";
 import { dma_debug_disabled } from "./debug-knobs.ts";
 import { dma_get_max_seg_size, dma_get_seg_boundary } from "./mask.ts";
 import { dma_state } from "./state.ts";
@@ -79,11 +80,14 @@ function check_sg_segment(r: CallReporter, sg: scatterlist): void {
 function check_cpu_entry(r: CallReporter, sg: scatterlist, dir: dma_data_direction): void {
   if (!sg.page) return;
   const phys = sg.page.pfn * PAGE_SIZE + sg.offset;
+  const on_stack = dma_debug_on_stack(r.k, phys, sg.length);
+  const in_image = dma_debug_in_kernel_image(r.k, phys, sg.length);
+  if (!on_stack && !in_image) return; // the usual case: no text to build
   const d = { phys: dma_fmt_addr(phys), size: sg.length, direction: dma_dir_name(dir) };
-  if (dma_debug_on_stack(r.k, phys, sg.length)) {
+  if (on_stack) {
     r.once("map-stack-memory", () => dma_debug_report(r.k, "map-stack-memory", r.dev, null, `device driver maps memory from stack [addr=${hex(PAGE_OFFSET + phys)}] [sg entry]`, d));
   }
-  if (dma_debug_in_kernel_image(r.k, phys, sg.length)) {
+  if (in_image) {
     r.once("map-invalid-memory", () => dma_debug_report(r.k, "map-invalid-memory", r.dev, null, `device driver maps memory from kernel text or rodata [addr=${hex(PAGE_OFFSET + phys)}] [len=${sg.length}]`, d));
   }
 }
@@ -98,26 +102,29 @@ export function debug_dma_map_sg(k: Kernel, dev: device, sgl: scatterlist, nents
   if (!dma_debug_disabled(k)) {
     for (let i = 0, sg: scatterlist | null = sgl; sg && i < nents; sg = nth_or_null(sg, i, nents), i++) check_cpu_entry(r, sg, dir);
   }
+  // One description, refilled per segment (debug_dma_add copies it into the entry).
+  const n: { -readonly [K in keyof dma_debug_new_entry]: dma_debug_new_entry[K] } = {
+    dev,
+    type: "sg",
+    dev_addr: 0,
+    phys: 0,
+    cpu_addr: 0 as vaddr_t,
+    size: 0,
+    direction: dir,
+    attrs,
+    domain: "DEVICE",
+    sg_call_ents: nents,
+    sg_mapped_ents: mapped,
+  };
+  const checks = !dma_debug_disabled(k);
   for (let i = 0, sg: scatterlist | null = sgl; sg && i < mapped; sg = nth_or_null(sg, i, mapped), i++) {
-    if (!dma_debug_disabled(k)) check_sg_segment(r, sg);
+    if (checks) check_sg_segment(r, sg);
     const phys = sg.page ? sg.page.pfn * PAGE_SIZE + sg.offset : 0;
-    debug_dma_add(
-      k,
-      {
-        dev,
-        type: "sg",
-        dev_addr: sg.dma_address,
-        phys,
-        cpu_addr: (PAGE_OFFSET + phys) as vaddr_t,
-        size: sg.dma_length,
-        direction: dir,
-        attrs,
-        domain: "DEVICE",
-        sg_call_ents: nents,
-        sg_mapped_ents: mapped,
-      },
-      `${op}[${i}/${nents}]`,
-    );
+    n.dev_addr = sg.dma_address;
+    n.phys = phys;
+    n.cpu_addr = (PAGE_OFFSET + phys) as vaddr_t;
+    n.size = sg.dma_length;
+    debug_dma_add(k, n, op, i);
   }
 }
 
@@ -130,8 +137,17 @@ function check_nents(r: CallReporter, e: dma_debug_entry, nelems: number, verb: 
 
 /** check_unmap for one segment: every difference from the map, then drop the entry. */
 function unmap_segment(r: CallReporter, e: dma_debug_entry, sg: scatterlist, nelems: number, dir: dma_data_direction, op: string): void {
+  e.history.push(note_sg_unmap(r.k.exec.now(), op, nelems, sg.dma_length, dir));
+  if (e.size !== sg.dma_length || e.type !== "sg" || e.direction !== dir) report_segment_mismatch(r, e, sg, dir);
+  check_nents(r, e, nelems, "frees");
+  check_map_err(r.k, e);
+  e.domain = "CPU";
+  dma_state(r.k).table.remove(e);
+}
+
+/** unmap_segment's reports: how the segment's unmap differs from its map. */
+function report_segment_mismatch(r: CallReporter, e: dma_debug_entry, sg: scatterlist, dir: dma_data_direction): void {
   const at = `[device address=${dma_fmt_addr(e.dev_addr)}]`;
-  dma_debug_note(r.k, e, op, `nents=${nelems} size=${sg.dma_length} dir=${dma_dir_name(dir)}`);
   if (e.size !== sg.dma_length) {
     r.once("unmap-wrong-size", () => dma_debug_report(r.k, "unmap-wrong-size", r.dev, e, `device driver frees DMA memory with different size ${at} [map size=${e.size} bytes] [unmap size=${sg.dma_length} bytes]`, { unmap_size: sg.dma_length }));
   }
@@ -141,10 +157,6 @@ function unmap_segment(r: CallReporter, e: dma_debug_entry, sg: scatterlist, nel
   if (e.direction !== dir) {
     r.once("unmap-wrong-direction", () => dma_debug_report(r.k, "unmap-wrong-direction", r.dev, e, `device driver frees DMA memory with different direction ${at} [size=${e.size} bytes] [mapped with ${dma_dir_name(e.direction)}] [unmapped with ${dma_dir_name(dir)}]`, { unmap_direction: dma_dir_name(dir) }));
   }
-  check_nents(r, e, nelems, "frees");
-  check_map_err(r.k, e);
-  e.domain = "CPU";
-  dma_state(r.k).table.remove(e);
 }
 
 /**
@@ -156,10 +168,12 @@ function unmap_segment(r: CallReporter, e: dma_debug_entry, sg: scatterlist, nel
 export function debug_dma_unmap_sg(k: Kernel, dev: device, sgl: scatterlist, nelems: number, dir: dma_data_direction, op: string): void {
   const r = new CallReporter(k, dev);
   const table = dma_state(k).table;
+  const ref = { type: "sg" as const, size: 0, direction: dir };
   let mapped = 0;
   for (let i = 0, sg: scatterlist | null = sgl; sg && i < nelems; sg = nth_or_null(sg, i, nelems), i++) {
     if (mapped && i >= mapped) break;
-    const e = table.findExact(dev, sg.dma_address, { type: "sg", size: sg.dma_length, direction: dir });
+    ref.size = sg.dma_length;
+    const e = table.findExact(dev, sg.dma_address, ref);
     if (i === 0) mapped = e?.sg_mapped_ents ?? (e ? 1 : 0);
     if (!e) {
       r.once("unmap-not-mapped", () => report_not_found(k, dev, sg!.dma_address, { type: "sg", size: sg!.dma_length, direction: dir }, op));
@@ -187,15 +201,16 @@ function check_sync_direction(r: CallReporter, e: dma_debug_entry, dir: dma_data
 /** check_sync for one segment. */
 function sync_segment(r: CallReporter, sg: scatterlist, nelems: number, dir: dma_data_direction, to_cpu: boolean, op: string): void {
   const e = dma_state(r.k).table.findContaining(r.dev, sg.dma_address, sg.dma_length, dir);
-  const at = `[device address=${dma_fmt_addr(sg.dma_address)}]`;
   if (!e) {
+    const at = `[device address=${dma_fmt_addr(sg.dma_address)}]`;
     const d = { dev_addr: dma_fmt_addr(sg.dma_address), size: sg.dma_length, direction: dma_dir_name(dir), call: op };
     r.once("sync-not-mapped", () => dma_debug_report(r.k, "sync-not-mapped", r.dev, null, `device driver tries to sync DMA memory it has not allocated ${at} [size=${sg.dma_length} bytes]`, d));
     return;
   }
-  dma_debug_note(r.k, e, op, `nents=${nelems} addr=${dma_fmt_addr(sg.dma_address)} size=${sg.dma_length} dir=${dma_dir_name(dir)}`);
+  e.history.push(note_sg_sync(r.k.exec.now(), op, nelems, sg.dma_address, sg.dma_length, dir));
   const end = sg.dma_address - e.dev_addr + sg.dma_length;
   if (end > e.size) {
+    const at = `[device address=${dma_fmt_addr(sg.dma_address)}]`;
     r.once("sync-out-of-range", () => dma_debug_report(r.k, "sync-out-of-range", r.dev, e, `device driver syncs DMA memory outside allocated range ${at} [allocation size=${e.size} bytes] [sync offset+size=${end}]`, { sync_addr: dma_fmt_addr(sg.dma_address), sync_size: sg.dma_length }));
   }
   check_sync_direction(r, e, dir, to_cpu);

@@ -3,7 +3,7 @@
  *
  * Look-ups by exact device address (unmap, free, dma_mapping_error) hit a Map; look-ups by a
  * contained address (partial syncs, later the coherence sanitizer) binary-search the sorted
- * start addresses and walk back at most as far as the device's largest mapping reaches, the
+ * start addresses (sorted-keys.ts: O(log n) inserts and deletes) and walk back at most as far as the device's largest mapping reaches, the
  * way kernel/dma/debug.c walks hash buckets backwards. Several entries may share an address
  * (one buffer mapped twice without an IOMMU); the best-fit rule of debug.c picks among them.
  * Pure bookkeeping: no kernel calls, so it can be tested and reused on its own.
@@ -13,6 +13,7 @@ import type { device } from "../include/device.ts";
 import type { vaddr_t } from "../include/types.ts";
 import type { FindingHistoryEntry } from "../core/findings.ts";
 import type { dma_data_direction } from "./defs.ts";
+import { SortedMultiMap } from "./sorted-keys.ts";
 
 /**
  * How an entry was created; unmapping with another function is an error. "sg": one segment of
@@ -70,24 +71,10 @@ export interface dma_debug_listener {
 }
 
 class DeviceTable {
-  readonly byAddr = new Map<number, dma_debug_entry[]>();
-  /** Sorted distinct start addresses of byAddr. */
-  readonly starts: number[] = [];
+  /** Entries by device address; the addresses are sorted only when asked in order. */
+  readonly byAddr = new SortedMultiMap<dma_debug_entry>();
   /** Largest size ever mapped: how far back a containing search must look. */
   maxSize = 0;
-  count = 0;
-}
-
-/** Index of the first element of sorted `a` greater than `x`. */
-function upperBound(a: readonly number[], x: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid] <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** debug.c's match level: how many of size, type and direction agree. */
@@ -101,7 +88,14 @@ export class DmaDebugTable {
   private readonly graveyard = new Map<device, Map<number, dma_debug_entry>>();
   private static readonly GRAVEYARD_MAX = 1024;
   private readonly listeners: dma_debug_listener[] = [];
+  /** Scratch for findContaining's walk (reused: the walk allocates nothing). */
+  private readonly walk: number[] = [];
   total = 0;
+  /**
+   * Remember removed entries for lastRemoved (dma-debug's double-unmap explanation). Off while
+   * dma-debug is disabled: nothing would ever be reported with them.
+   */
+  keepRemoved = true;
 
   /** Be told about every entry added or removed from now on; returns the unsubscribe call. */
   listen(l: dma_debug_listener): () => void {
@@ -118,33 +112,20 @@ export class DmaDebugTable {
       t = new DeviceTable();
       this.tables.set(e.dev, t);
     }
-    let list = t.byAddr.get(e.dev_addr);
-    if (!list) {
-      list = [];
-      t.byAddr.set(e.dev_addr, list);
-      t.starts.splice(upperBound(t.starts, e.dev_addr), 0, e.dev_addr);
-    }
-    list.push(e);
-    t.maxSize = Math.max(t.maxSize, e.size);
-    t.count++;
+    t.byAddr.add(e.dev_addr, e);
+    if (e.size > t.maxSize) t.maxSize = e.size;
     this.total++;
-    for (const l of this.listeners) l.onAdd(e);
+    const ls = this.listeners;
+    for (let i = 0; i < ls.length; i++) ls[i].onAdd(e);
   }
 
   remove(e: dma_debug_entry): void {
     const t = this.tables.get(e.dev);
-    const list = t?.byAddr.get(e.dev_addr);
-    const i = list ? list.indexOf(e) : -1;
-    if (!t || !list || i < 0) return;
-    list.splice(i, 1);
-    if (list.length === 0) {
-      t.byAddr.delete(e.dev_addr);
-      t.starts.splice(upperBound(t.starts, e.dev_addr) - 1, 1);
-    }
-    t.count--;
+    if (!t || !t.byAddr.remove(e.dev_addr, e)) return;
     this.total--;
-    this.bury(e);
-    for (const l of this.listeners) l.onRemove(e);
+    if (this.keepRemoved) this.bury(e);
+    const ls = this.listeners;
+    for (let j = 0; j < ls.length; j++) ls[j].onRemove(e);
   }
 
   /**
@@ -174,8 +155,10 @@ export class DmaDebugTable {
     if (!t) return null;
     let best: dma_debug_entry | null = null;
     let bestScore = -1;
-    for (let i = upperBound(t.starts, addr) - 1; i >= 0 && t.starts[i] + t.maxSize >= addr; i--) {
-      for (const e of t.byAddr.get(t.starts[i])!) {
+    const starts = this.walk;
+    const n = t.byAddr.keys().downFrom(addr, addr - t.maxSize, starts);
+    for (let i = 0; i < n; i++) {
+      for (const e of t.byAddr.get(starts[i])!) {
         const holds = addr < e.dev_addr + e.size || (e.size === 0 && addr === e.dev_addr);
         if (!holds) continue;
         const score = (addr + size <= e.dev_addr + e.size ? 2 : 0) + (e.direction === dir ? 1 : 0);
@@ -192,8 +175,7 @@ export class DmaDebugTable {
   nextStart(dev: device, addr: number): number {
     const t = this.tables.get(dev);
     if (!t) return Infinity;
-    const i = upperBound(t.starts, addr);
-    return i < t.starts.length ? t.starts[i] : Infinity;
+    return t.byAddr.keys().next(addr);
   }
 
   /** The most recently removed entry of `dev` at `addr`, if remembered. */
@@ -206,14 +188,14 @@ export class DmaDebugTable {
     const out: dma_debug_entry[] = [];
     for (const [d, t] of this.tables) {
       if (dev && d !== dev) continue;
-      for (const a of t.starts) out.push(...t.byAddr.get(a)!);
+      for (const a of t.byAddr.keys().appendAll([])) out.push(...t.byAddr.get(a)!);
     }
     return out;
   }
 
   count(dev?: device): number {
     if (!dev) return this.total;
-    return this.tables.get(dev)?.count ?? 0;
+    return this.tables.get(dev)?.byAddr.count ?? 0;
   }
 
   private bury(e: dma_debug_entry): void {

@@ -24,6 +24,7 @@ import { on_driver_unbind } from "../base/driver.ts";
 import { dma_debug_count_entries, dma_debug_count_error, dma_debug_disabled } from "./debug-knobs.ts";
 import { dma_debug_cacheline_insert } from "./debug-cacheline.ts";
 import { dma_debug_in_kernel_image, dma_debug_on_stack } from "./debug-areas.ts";
+import { dma_history_copy, note_free, note_map, note_sync, note_unmap } from "./debug-history.ts";
 
 export type { dma_debug_entry, dma_debug_type, dma_domain };
 
@@ -98,7 +99,7 @@ export function dma_debug_report(
     message: `DMA-API: ${line}`,
     fix: fix ?? FIX[kind] ?? "Use the DMA API as documented.",
     details: { ...(e ? entry_details(e) : {}), ...details },
-    history: [...history],
+    history: dma_history_copy(history),
   });
 }
 
@@ -134,26 +135,44 @@ function dma_debug_hook_unbind(k: Kernel): void {
   on_driver_unbind((dev) => void dma_debug_device_unbind(dev));
 }
 
-/** debug_dma_map_page / debug_dma_alloc_coherent: record a new live entry. */
-export function debug_dma_add(k: Kernel, n: dma_debug_new_entry, op: string): dma_debug_entry {
-  dma_debug_hook_unbind(k);
+/**
+ * debug_dma_map_page / debug_dma_alloc_coherent: record a new live entry.
+ * @op: the call; an sg segment (@seg >= 0) is noted as "op[seg/sg_call_ents]"
+ * Hot path (every map, every sg segment): one entry, one history array and one note, whose
+ * text is formatted only if someone reads it (debug-history.ts).
+ */
+export function debug_dma_add(k: Kernel, n: dma_debug_new_entry, op: string, seg = -1): dma_debug_entry {
+  const st = dma_state(k);
+  if (!st.unbindHooked) dma_debug_hook_unbind(k);
+  const timeNs = k.exec.now();
+  const type = n.type;
+  // One literal with every field in a fixed order: all entries share one hidden class.
   const e: dma_debug_entry = {
-    ...n,
+    dev: n.dev,
+    type,
+    dev_addr: n.dev_addr,
+    phys: n.phys,
+    cpu_addr: n.cpu_addr,
+    size: n.size,
+    direction: n.direction,
+    attrs: n.attrs,
+    domain: n.domain,
+    sg_call_ents: n.sg_call_ents,
+    sg_mapped_ents: n.sg_mapped_ents,
     owner: k.exec.owner || n.dev.driver?.name || "",
-    timeNs: k.exec.now(),
+    timeNs,
     // allocations return no error cookie, and sg maps return a count: nothing to check
-    map_err_checked: n.type === "coherent" || n.type === "noncoherent" || n.type === "sg",
+    map_err_checked: type === "coherent" || type === "noncoherent" || type === "sg",
     map_err_reported: false,
     leak_reported: false,
-    history: [],
+    history: [note_map(timeNs, op, seg, n.sg_call_ents ?? 0, n.dev_addr, n.size, n.direction)],
   };
-  dma_debug_note(k, e, op, `dev_addr=${dma_fmt_addr(n.dev_addr)} size=${n.size} dir=${dma_dir_name(n.direction)}`);
-  dma_state(k).table.add(e);
+  st.table.add(e);
   if (!dma_debug_disabled(k)) {
     check_illegal_area(k, e);
     check_cacheline(k, e);
   }
-  dma_debug_count_entries(k, dma_state(k).table.total);
+  dma_debug_count_entries(k, st.table.total);
   return e;
 }
 
@@ -242,7 +261,15 @@ export function debug_dma_unmap(k: Kernel, dev: device, addr: number, ref: dma_d
     report_not_found(k, dev, addr, ref, op);
     return;
   }
-  dma_debug_note(k, e, op, `size=${ref.size} dir=${dma_dir_name(ref.direction)}`);
+  e.history.push(note_unmap(k.exec.now(), op, ref.size, ref.direction));
+  if (e.size !== ref.size || e.type !== ref.type || e.direction !== ref.direction) report_unmap_mismatch(k, dev, e, addr, ref);
+  check_map_err(k, e);
+  e.domain = "CPU";
+  table.remove(e);
+}
+
+/** check_unmap's reports: every way the unmap differs from the map. */
+function report_unmap_mismatch(k: Kernel, dev: device, e: dma_debug_entry, addr: number, ref: dma_debug_unmap_ref): void {
   const at = `[device address=${dma_fmt_addr(addr)}]`;
   if (e.size !== ref.size) {
     dma_debug_report(k, "unmap-wrong-size", dev, e, `device driver frees DMA memory with different size ${at} [map size=${e.size} bytes] [unmap size=${ref.size} bytes]`, { unmap_size: ref.size });
@@ -253,9 +280,6 @@ export function debug_dma_unmap(k: Kernel, dev: device, addr: number, ref: dma_d
   if (e.direction !== ref.direction) {
     dma_debug_report(k, "unmap-wrong-direction", dev, e, `device driver frees DMA memory with different direction ${at} [size=${e.size} bytes] [mapped with ${dma_dir_name(e.direction)}] [unmapped with ${dma_dir_name(ref.direction)}]`, { unmap_direction: dma_dir_name(ref.direction) });
   }
-  check_map_err(k, e);
-  e.domain = "CPU";
-  table.remove(e);
 }
 
 /**
@@ -293,7 +317,7 @@ export function debug_dma_free(k: Kernel, dev: device, addr: number, ref: dma_de
     k.printk.log(KERN_WARNING, `WARNING: ${op}: not freeing DMA memory that does not match its allocation`, `${dev.name}: `);
     return null;
   }
-  dma_debug_note(k, e!, op, `size=${ref.size}`);
+  e!.history.push(note_free(k.exec.now(), op, ref.size));
   table.remove(e!);
   return e;
 }
@@ -304,15 +328,15 @@ export function debug_dma_free(k: Kernel, dev: device, addr: number, ref: dma_de
  */
 export function debug_dma_sync(k: Kernel, dev: device, addr: number, size: number, dir: dma_data_direction, to_cpu: boolean, op: string): void {
   const e = dma_state(k).table.findContaining(dev, addr, size, dir);
-  const at = `[device address=${dma_fmt_addr(addr)}]`;
   if (!e) {
     const d = { dev_addr: dma_fmt_addr(addr), size, direction: dma_dir_name(dir), call: op };
-    dma_debug_report(k, "sync-not-mapped", dev, null, `device driver tries to sync DMA memory it has not allocated ${at} [size=${size} bytes]`, d);
+    dma_debug_report(k, "sync-not-mapped", dev, null, `device driver tries to sync DMA memory it has not allocated [device address=${dma_fmt_addr(addr)}] [size=${size} bytes]`, d);
     return;
   }
-  dma_debug_note(k, e, op, `addr=${dma_fmt_addr(addr)} size=${size} dir=${dma_dir_name(dir)}`);
+  e.history.push(note_sync(k.exec.now(), op, addr, size, dir));
   const end = addr - e.dev_addr + size;
   if (end > e.size) {
+    const at = `[device address=${dma_fmt_addr(addr)}]`;
     dma_debug_report(k, "sync-out-of-range", dev, e, `device driver syncs DMA memory outside allocated range ${at} [allocation size=${e.size} bytes] [sync offset+size=${end}]`, { sync_addr: dma_fmt_addr(addr), sync_size: size });
   }
   check_sync_direction(k, e, addr, size, dir, to_cpu);
@@ -322,6 +346,8 @@ export function debug_dma_sync(k: Kernel, dev: device, addr: number, size: numbe
 
 function check_sync_direction(k: Kernel, e: dma_debug_entry, addr: number, size: number, dir: dma_data_direction, to_cpu: boolean): void {
   if (e.direction === DMA_BIDIRECTIONAL) return;
+  const bad = dir !== e.direction || (to_cpu && e.direction === DMA_TO_DEVICE && dir !== DMA_TO_DEVICE) || (!to_cpu && e.direction === DMA_FROM_DEVICE && dir !== DMA_FROM_DEVICE);
+  if (!bad) return; // the usual case: no text to build
   const at = `[device address=${dma_fmt_addr(addr)}] [size=${size} bytes]`;
   const d = { sync_direction: dma_dir_name(dir) };
   if (dir !== e.direction) {

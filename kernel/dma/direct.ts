@@ -189,7 +189,8 @@ function ram_range(k: Kernel, phys: number, size: number): boolean {
  */
 export function dma_direct_unmap_phys(k: Kernel, dev: device, addr: number, size: number, dir: dma_data_direction, attrs: number): void {
   const phys = dma_to_phys(dev, addr);
-  if (needs_cpu_sync(dev, attrs) && ram_range(k, phys, size)) arch_sync_dma_for_cpu(phys, size, dir, k);
+  // TO_DEVICE needs nothing back (arch_sync_dma_for_cpu would return at once): skip the RAM test
+  if (dir !== DMA_TO_DEVICE && needs_cpu_sync(dev, attrs) && ram_range(k, phys, size)) arch_sync_dma_for_cpu(phys, size, dir, k);
   if (is_swiotlb_buffer(k, phys)) {
     if (!(attrs & DMA_ATTR_SKIP_CPU_SYNC)) swiotlb_sync_single_for_cpu(k, dev, phys, size, dir, "unmap");
     swiotlb_tbl_unmap_single(k, dev, phys, size, dir, attrs | DMA_ATTR_SKIP_CPU_SYNC);

@@ -87,9 +87,18 @@ export class DmaState {
   unbindHooked = false;
 }
 
+const newDmaState = (): DmaState => new DmaState();
+/** The last kernel asked about and its state: every DMA call asks, usually about the same kernel. */
+let lastKernel: Kernel | null = null;
+let lastState: DmaState | null = null;
+
 /** The DMA layer's state in `k` (created on first use). */
 export function dma_state(k: Kernel): DmaState {
-  return k.state("dma", () => new DmaState());
+  if (k === lastKernel) return lastState!;
+  const st = k.state("dma", newDmaState);
+  lastKernel = k;
+  lastState = st;
+  return st;
 }
 
 /**

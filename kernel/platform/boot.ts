@@ -11,8 +11,15 @@ import { irq_init } from "../irq/irqdesc.ts";
 import { driver_init } from "../base/init.ts";
 import { dma_sanitizer_init } from "../dma/sanitizer/index.ts";
 import { swiotlb_init } from "../dma/swiotlb.ts";
+import { dma_debug_set_options } from "../dma/debug-knobs.ts";
 
-/** `checks: false` boots without the coherence sanitizer (benchmarks); it is on by default. */
+/**
+ * boot - start a kernel on @board.
+ * `checks: false` (benchmarks) boots without the coherence sanitizer and with dma-debug off
+ * (`dma_debug=off`: no checks or findings, but the live-mapping table is still kept, so
+ * teardown checks work). Both are on by default.
+ * Returns: the kernel.
+ */
 export function boot(board: Board, opts: KernelOptions & { checks?: boolean } = {}): Kernel {
   const platform = new Platform(board);
   const k = new Kernel(platform, opts);
@@ -29,5 +36,6 @@ export function boot(board: Board, opts: KernelOptions & { checks?: boolean } = 
     driver_init(k);
   });
   if (opts.checks !== false) dma_sanitizer_init(k);
+  else dma_debug_set_options(k, { disabled: true });
   return k;
 }

@@ -6,11 +6,12 @@
  * BIDIRECTIONAL), the rest of every cache-line granule the mapping touches inside the same
  * allocation: the bytes a CPU store must not dirty while the device owns the buffer (§5.3,
  * §5.4). Records may overlap (one buffer mapped twice, or for two devices). Starts are kept
- * sorted and the longest record bounds a backward walk, as in the dma-debug table. Queries
- * fill a reused array, so the hot path allocates nothing.
+ * sorted (on demand: sorted-keys.ts) and the longest record bounds a backward walk, as in the
+ * dma-debug table. Queries fill a reused array, so the hot path allocates nothing.
  */
 
 import type { dma_debug_entry } from "../debug-table.ts";
+import { SortedMultiMap } from "../sorted-keys.ts";
 
 export interface san_record {
   readonly e: dma_debug_entry;
@@ -32,58 +33,43 @@ export interface san_record {
   recycledAt: number;
 }
 
-/** Index of the first element of sorted `a` greater than `x`. */
-function upperBound(a: readonly number[], x: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid] <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 export class PhysIndex {
-  private readonly starts: number[] = [];
-  private readonly recs: san_record[] = [];
+  /** Records by first byte; starts sorted on demand (sorted-keys.ts). */
+  private readonly recs = new SortedMultiMap<san_record>();
   /** Longest record ever indexed: how far back a query must look. */
   private maxLen = 0;
   /** Results of the last query (valid until the next one). */
   readonly hits: san_record[] = [];
+  /** Scratch for the starts a query walks. */
+  private readonly starts: number[] = [];
 
   get count(): number {
-    return this.recs.length;
+    return this.recs.count;
   }
 
   add(r: san_record): void {
-    const i = upperBound(this.starts, r.lo);
-    this.starts.splice(i, 0, r.lo);
-    this.recs.splice(i, 0, r);
+    this.recs.add(r.lo, r);
     if (r.hi - r.lo > this.maxLen) this.maxLen = r.hi - r.lo;
   }
 
   remove(r: san_record): void {
-    for (let i = upperBound(this.starts, r.lo) - 1; i >= 0 && this.starts[i] === r.lo; i--) {
-      if (this.recs[i] !== r) continue;
-      this.starts.splice(i, 1);
-      this.recs.splice(i, 1);
-      if (this.recs.length === 0) this.maxLen = 0;
-      return;
-    }
+    if (this.recs.remove(r.lo, r) && this.recs.count === 0) this.maxLen = 0;
   }
 
   /**
-   * Records overlapping [a, b), into `hits` (in descending start order).
+   * Records overlapping [a, b), into `hits`: in descending start order, the later added first
+   * among records with the same start.
    * Returns: how many.
    */
   query(a: number, b: number): number {
     const hits = this.hits;
     hits.length = 0;
     const starts = this.starts;
-    for (let i = upperBound(starts, b - 1) - 1; i >= 0 && starts[i] + this.maxLen > a; i--) {
-      const r = this.recs[i];
-      if (r.hi > a) hits.push(r);
+    // starts in (a - maxLen, b - 1]: a record starting at or below a - maxLen ends by a
+    const n = this.recs.keys().downFrom(b - 1, a - this.maxLen + 1, starts);
+    for (let i = 0; i < n; i++) {
+      const list = this.recs.get(starts[i])!;
+      for (let j = list.length - 1; j >= 0; j--) if (list[j].hi > a) hits.push(list[j]);
     }
     return hits.length;
   }

@@ -11,6 +11,7 @@ import type { FindingKind, Severity } from "../../core/findings.ts";
 import type { device } from "../../include/device.ts";
 import { DMA_TO_DEVICE, dma_dir_name, dma_fmt_addr } from "../defs.ts";
 import type { dma_debug_entry } from "../debug-table.ts";
+import { dma_history_copy } from "../debug-history.ts";
 
 export const SAN_PREFIX = "DMA-SAN: ";
 
@@ -130,7 +131,7 @@ export function san_emit(k: Kernel, ev: san_event): void {
     message: `${SAN_PREFIX}${line}`,
     fix: ev.fix,
     details: { ...(ev.e ? san_entry_details(ev.e) : {}), ...ev.details },
-    history: ev.e ? [...ev.e.history] : [],
+    history: ev.e ? dma_history_copy(ev.e.history) : [],
   });
 }
 

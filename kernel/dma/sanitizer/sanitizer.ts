@@ -58,7 +58,8 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
   /** Where findings are made, deduplicated and printed. */
   readonly report: SanFindings;
   private readonly recs = new Map<dma_debug_entry, san_record>();
-  private readonly graves = new Map<device, dma_debug_entry[]>();
+  /** Per device, the last SAN_GRAVES_PER_DEVICE removed entries: a ring, oldest overwritten. */
+  private readonly graves = new Map<device, { ring: dma_debug_entry[]; next: number }>();
   /** Kernel device behind each port seen (null: none the kernel knows; devices are enumerated at boot). */
   private readonly ports = new Map<DmaPort, device | null>();
   /** The cache-line granule a device-written buffer must not share: max(line, ARCH_DMA_MINALIGN). */
@@ -105,9 +106,9 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
       this.recs.delete(e);
     }
     let g = this.graves.get(e.dev);
-    if (!g) this.graves.set(e.dev, (g = []));
-    g.push(e);
-    if (g.length > SAN_GRAVES_PER_DEVICE) g.shift();
+    if (!g) this.graves.set(e.dev, (g = { ring: [], next: 0 }));
+    g.ring[g.next] = e;
+    g.next = (g.next + 1) % SAN_GRAVES_PER_DEVICE;
     if (this.shadow.size !== 0) this.pruneShadow(e.dev_addr, e.size);
   }
 
@@ -214,10 +215,22 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
       a = stop;
     }
     if (gapBytes !== 0) {
-      const grave = this.graves.get(dev)?.findLast((g) => gapAt >= g.dev_addr && gapAt < g.dev_addr + g.size) ?? null;
+      const grave = this.graveAt(dev, gapAt);
       this.report.unmapped(dev, gapAt, gapBytes, isWrite, grave);
     }
     return first;
+  }
+
+  /** The most recently removed entry of @dev that covered bus address @addr, if remembered. */
+  private graveAt(dev: device, addr: number): dma_debug_entry | null {
+    const g = this.graves.get(dev);
+    if (!g) return null;
+    const n = g.ring.length;
+    for (let i = 1; i <= n; i++) {
+      const e = g.ring[(g.next - i + n) % n];
+      if (addr >= e.dev_addr && addr < e.dev_addr + e.size) return e;
+    }
+    return null;
   }
 
   /**
