@@ -25,7 +25,7 @@ async function main(): Promise<number> {
     process.stdout.write(formatSummary(report) + "\n");
     if (!report.ok) failed++;
     const intact = report.checks.find((c) => c.name === "data-intact" || c.name === "dma-single-intact");
-    verdicts.push(`  ${report.ok ? "OK    " : "FAILED"} ${name.padEnd(15)} ${machine.padEnd(18)} data ${intact?.actual ? "intact" : "STALE"}, ${report.findings.length} findings`);
+    verdicts.push(`  ${report.ok ? "OK    " : "FAILED"} ${name.padEnd(15)} ${machine.padEnd(18)} data ${intact?.actual ? "intact" : "STALE"}, ${report.findings.length} finding${report.findings.length === 1 ? "" : "s"}`);
   }
   process.stdout.write(`dmasim demo: ${RUNS.length - failed}/${RUNS.length} scenarios showed what they claim\n${verdicts.join("\n")}\n`);
   return failed ? 1 : 0;

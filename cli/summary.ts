@@ -21,7 +21,10 @@ export function formatSummary(r: RunReport): string {
   else {
     lines.push(`  findings: ${r.findings.length}`);
     for (const f of r.findings) {
-      lines.push(`    [${f.kind}] ${f.driver ? `${f.driver} ` : ""}${f.device ? `${f.device}: ` : ""}${f.message}`);
+      // Checker messages carry their own "DMA-API: <driver> <device>: " prefix for dmesg; the
+      // summary already names driver and device, so drop the repeat.
+      const msg = f.message.replace(/^DMA-(API|SAN): \S+ \S+: /, "");
+      lines.push(`    [${f.kind}] ${f.driver ? `${f.driver} ` : ""}${f.device ? `${f.device}: ` : ""}${msg}`);
       lines.push(`      fix: ${f.fix}`);
     }
   }
