@@ -5,54 +5,17 @@
 import { describe, expect, it } from "vitest";
 import { Board } from "../../../../hw/machine/board.ts";
 import { getProfile } from "../../../../hw/machine/profiles.ts";
-import { DmaPort } from "../../../../hw/dma/dma-port.ts";
 import { Platform } from "../../../../kernel/platform/platform.ts";
 import { Kernel } from "../../../../kernel/core/kernel.ts";
-import type { FindingKind } from "../../../../kernel/core/findings.ts";
 import { device } from "../../../../kernel/include/device.ts";
-import type { dma_addr_t, vaddr_t } from "../../../../kernel/include/types.ts";
 import { kmalloc, kzalloc, virt_to_phys } from "../../../../kernel/mm/slab-api.ts";
-import { copy_from_user, copy_to_user, kread32, kwrite32 } from "../../../../kernel/mm/access.ts";
+import { copy_from_user, kread32, kwrite32 } from "../../../../kernel/mm/access.ts";
 import {
   DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE, dma_addr_holder, dma_alloc_coherent, dma_alloc_noncoherent, dma_free_coherent,
   dma_free_noncoherent, dma_map_single, dma_mapping_error, dma_sync_single_for_cpu, dma_sync_single_for_device, dma_unmap_single,
-  type dma_data_direction,
 } from "../../../../kernel/include/dma-mapping.ts";
-import { dma_sanitizer, dma_sanitizer_init, dma_sanitizer_internal } from "../../../../kernel/dma/sanitizer/index.ts";
-
-type Profile = "arm64-noncoherent" | "x86-coherent";
-
-function setup(profile: Profile = "arm64-noncoherent") {
-  const desc = getProfile(profile);
-  desc.pci.devices = [];
-  desc.platform = [];
-  const board = new Board(desc, { seed: 1 });
-  const k = new Kernel(new Platform(board), { logLevel: "silent" });
-  const san = dma_sanitizer_init(k);
-  const dev = new device("0000:00:05.0", "pci");
-  dev.dma_coherent = desc.dma.coherent;
-  dev.driver = { name: "testdrv" };
-  const port = new DmaPort(board.mem, board.log, { name: "dev5", coherent: desc.dma.coherent, addressBits: 64 });
-  san.attachPort(port, dev);
-  const map = (va: vaddr_t, size: number, dir: dma_data_direction): dma_addr_t => {
-    const h = dma_map_single(dev, va, size, dir);
-    expect(dma_mapping_error(dev, h)).toBe(0);
-    return h;
-  };
-  const devWrite = (addr: number, data: Uint8Array): void => void expect(port.write(addr, data, 0, data.length)).toBe(true);
-  const devRead = (addr: number, len: number): Uint8Array => {
-    const out = new Uint8Array(len);
-    expect(port.read(addr, out, 0, len)).toBe(true);
-    return out;
-  };
-  const cpuRead = (va: vaddr_t, len: number): Uint8Array => {
-    const out = new Uint8Array(len);
-    copy_to_user(out, va, len);
-    return out;
-  };
-  const kinds = (): FindingKind[] => k.findings.list.map((f) => f.kind);
-  return { board, k, san, dev, port, map, devWrite, devRead, cpuRead, kinds };
-}
+import { dma_sanitizer, dma_sanitizer_internal } from "../../../../kernel/dma/sanitizer/index.ts";
+import { setup } from "./sanitizer-rig.ts";
 
 const bytes = (n: number, seed = 1): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (seed * 37 + i * 11) & 0xff);
 
