@@ -10,7 +10,7 @@
 
 import { Command, CommanderError, Option } from "commander";
 import { readFileSync } from "node:fs";
-import { extname } from "node:path";
+import { extname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { SCENARIOS, findScenario } from "../scenarios/index.ts";
 import { runScenario } from "../sim/run.ts";
@@ -66,7 +66,7 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
     .option("--machine <profile|file>", "machine profile name or machine description file")
     .option("--trace <file>", "write a Perfetto / Chrome trace (JSON)")
     .option("--json", "print the report as JSON on stdout")
-    .option("--out <dir>", "directory for artifacts")
+    .option("--out <dir>", "write the run's artifacts there: report.json, dmesg.txt, trace.json (with tracing)")
     .addOption(new Option("--log-level <level>", "kernel log level printed on stderr").choices(LOG_LEVELS).default("warn"))
     .action(async (scenario: string, opts: RunOptions) => {
       code = await runCommand(scenario, opts, io);
@@ -101,11 +101,16 @@ async function runCommand(arg: string, opts: RunOptions, io: CliIo): Promise<num
   const result = await runScenario(scenario, {
     machine,
     seed,
-    trace: opts.trace !== undefined,
+    trace: opts.trace !== undefined || opts.out !== undefined,
     logLevel: opts.logLevel,
     logSink: (line) => io.err(`${line}\n`),
   });
   if (opts.trace) writeArtifact("--trace", opts.trace, result.traceJson ?? "");
+  if (opts.out) {
+    writeArtifact("--out", join(opts.out, "report.json"), reportToJson(result.report));
+    writeArtifact("--out", join(opts.out, "dmesg.txt"), result.dmesg.join("\n") + "\n");
+    writeArtifact("--out", join(opts.out, "trace.json"), result.traceJson ?? "");
+  }
   if (opts.json) io.out(reportToJson(result.report));
   else io.out(formatSummary(result.report));
   return exitCode(result.report);

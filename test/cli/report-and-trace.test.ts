@@ -347,3 +347,24 @@ describe("trace file writing", () => {
     }
   });
 });
+
+describe("--out DIR", () => {
+  it("writes report.json, dmesg.txt and trace.json, with the same report as --json", async () => {
+    const { mkdtempSync, readFileSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { runCli } = await import("../../cli/main.ts");
+    const dir = mkdtempSync(join(tmpdir(), "dmasim-out-"));
+    try {
+      let out = "";
+      const io = { out: (t: string) => (out += t), err: () => {} };
+      expect(await runCli(["run", "edu", "--seed", "3", "--json", "--out", join(dir, "run")], io)).toBe(0);
+      expect(readFileSync(join(dir, "run", "report.json"), "utf8")).toBe(out);
+      expect(readFileSync(join(dir, "run", "dmesg.txt"), "utf8")).toMatch(/\] edu 0000:00:03\.0: edu ready/);
+      const trace = JSON.parse(readFileSync(join(dir, "run", "trace.json"), "utf8")) as { traceEvents: unknown[] };
+      expect(trace.traceEvents.length).toBeGreaterThan(100);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
