@@ -2,7 +2,7 @@
  * pio-vs-dma: move 1 MiB by CPU copies (memcpy through the caches: programmed I/O) and by the
  * DMA controller (a dmaengine memcpy), and compare the CPU time each costs.
  *
- * The machine gets a dmac as in transfer-modes (hot-plugged unless the machine lists one) and
+ * The machine gets a dmac as in transfer-modes (added before boot unless it lists one) and
  * the simdmac driver. Each phase runs in its own kernel thread on CPU 0 and is measured from
  * outside, as the CPU busy time of every CPU between its start and its end, so interrupt and
  * tasklet time count for the DMA:
@@ -30,7 +30,7 @@ import { copy_from_user, copy_to_user, memcpy, memset } from "../kernel/include/
 import { DECLARE_COMPLETION, complete, wait_for_completion } from "../kernel/include/completion.ts";
 import { IS_ERR } from "../kernel/include/errno.ts";
 import type { vaddr_t } from "../kernel/include/types.ts";
-import { withDmac, type DmacSetup } from "./transfer-modes.ts";
+import { withDmac, withDmacMachine, type DmacSetup } from "./transfer-modes.ts";
 import { pattern } from "./edu.ts";
 
 const SIZE = 1 << 20;
@@ -144,6 +144,7 @@ export const pioVsDmaScenario: Scenario = {
   name: "pio-vs-dma",
   summary: "move 1 MiB by CPU memcpy and by the DMA controller: CPU busy time of each",
   defaultMachine: "arm64-noncoherent",
+  machineFor: withDmacMachine,
   claim: (m: MachineDesc) =>
     `the DMA copy costs the CPU at most a third of what the CPU copy does${m.dma.coherent ? "" : " (cache maintenance for the maps included)"}; data intact both ways, no findings`,
   run: runPioVsDma,

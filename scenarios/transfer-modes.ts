@@ -2,8 +2,8 @@
  * transfer-modes: one DMA copy in burst, cycle-stealing and transparent mode beside a CPU that
  * misses in its caches, showing what each mode costs whom (hw/dev/dmac/SPEC.md section 6.2).
  *
- * The machine gets a dmac (the profiles have none: it is hot-plugged into the board, at
- * 0xd1000000, unless the machine file already lists one) and the simdmac driver. A client in
+ * The machine gets a dmac (the profiles have none: withDmacMachine adds one at 0xd1000000
+ * before boot, unless the machine file already lists one) and the simdmac driver. A client in
  * process context takes channel 0, maps a 256 KiB source and destination against the
  * controller's device and, for each mode, configures the channel (dma_slave_config's
  * peripheral_config), starts a kernel thread on CPU 1 that walks a 4 MiB buffer one cache line
@@ -28,10 +28,8 @@ import { DmacDevice } from "../hw/dev/dmac/dmac.ts";
 import { BUS_MODE_NAMES, Interconnect } from "../hw/bus/interconnect.ts";
 import { boundCount, inProcessContext } from "../sim/driver-harness.ts";
 import { simdmac_driver } from "../drivers/dma/simdmac/simdmac_main.ts";
-import {
-  DEFINE_RES_IRQ, DEFINE_RES_MEM, PLATFORM_DEVID_NONE, platform_device_register_simple, platform_device_unregister,
-  platform_driver_register, platform_driver_unregister, type platform_device,
-} from "../kernel/include/platform_device.ts";
+import { platform_driver_register, platform_driver_unregister } from "../kernel/include/platform_device.ts";
+import { MachineConfigError, parseMachineObject } from "../hw/machine/load.ts";
 import {
   DMA_PREP_INTERRUPT, DMA_XFER_BURST, DMA_XFER_CYCLE_STEAL, DMA_XFER_TRANSPARENT, dma_async_issue_pending,
   dma_release_channel, dma_request_chan, dmaengine_get_dma_device, dmaengine_prep_dma_memcpy, dmaengine_slave_config,
@@ -43,13 +41,12 @@ import { copy_from_user, copy_to_user, kread64, memset } from "../kernel/include
 import { DECLARE_COMPLETION, complete, wait_for_completion } from "../kernel/include/completion.ts";
 import { IS_ERR } from "../kernel/include/errno.ts";
 import type { vaddr_t } from "../kernel/include/types.ts";
-import { dma_sanitizer } from "../kernel/dma/sanitizer/index.ts";
 import { sleep_until_ns } from "../kernel/time/wait.ts";
 import { ENTRY_COST_NS } from "../kernel/core/sched.ts";
 import { pattern } from "./edu.ts";
 
-/** Where a dmac is hot-plugged when the machine has none. */
-export const DMAC_HOTPLUG_BASE = 0xd1000000;
+/** Where the scenario puts a dmac when the machine has none. */
+export const DMAC_DEFAULT_BASE = 0xd1000000;
 const COPY = 256 * 1024;
 const HOG = 4 << 20; // four times the LLC: every line the CPU walks is a miss
 const BURST_BEATS = 64; // burst mode: 64 beats = 2 KiB copied per bus tenure (512 ns)
@@ -60,38 +57,31 @@ const CLIENT = "dmatest";
 export interface DmacSetup {
   readonly dmac: DmacDevice;
   readonly interconnect: Interconnect;
-  /** The platform device the scenario registered for a hot-plugged dmac (null: from the machine file). */
-  readonly pdev: platform_device | null;
 }
 
 /** The first free interrupt line at or above 16. */
 function freeIrq(m: MachineDesc): number {
   const used = new Set([...m.pci.devices.map((d) => d.irq), ...m.platform.map((d) => d.irq)]);
   for (let i = 16; i < m.interrupts.lines; i++) if (!used.has(i)) return i;
-  throw new Error(`machine "${m.name}": no free interrupt line for a dmac`);
+  throw new MachineConfigError(`machine "${m.name}"`, [{ path: "interrupts.lines", message: "no free interrupt line for a dmac" }]);
 }
 
 /**
- * attachDmac - make sure the machine has a dmac the kernel knows about
- * A machine file's dmac is used as is; otherwise one is hot-plugged into the board (checked
- * like a machine file entry), registered as platform device "dmac", and shown to the
- * coherence sanitizer like every other DMA port.
+ * withDmacMachine - the machine the DMA-controller scenarios run on: the one asked for, plus a
+ * dmac at DMAC_DEFAULT_BASE on a free line when it lists none (the built-in profiles do not).
+ * The result is validated like a machine file, so a clash is a configuration error (exit 2).
  */
+export function withDmacMachine(m: MachineDesc): MachineDesc {
+  if (m.platform.some((d) => d.model === "dmac")) return m;
+  const dmac = { name: "dmac", model: "dmac", base: DMAC_DEFAULT_BASE, size: 0x1000, irq: freeIrq(m) };
+  return parseMachineObject({ ...structuredClone(m), platform: [...m.platform, dmac] }, `machine "${m.name}" with a dmac`);
+}
+
+/** The machine's dmac (withDmacMachine put one there) and the bus it arbitrates for. */
 export function attachDmac(ctx: ScenarioContext): DmacSetup {
-  const k = ctx.kernel;
   const listed = ctx.board.platformDevices.find((d) => d.device instanceof DmacDevice);
-  if (listed) return { dmac: listed.device as DmacDevice, interconnect: ctx.board.interconnect, pdev: null };
-  const irq = freeIrq(ctx.board.desc);
-  const info = ctx.board.plugPlatformDevice({ name: "dmac", model: "dmac", base: DMAC_HOTPLUG_BASE, size: 0x1000, irq });
-  k.enter();
-  const pdev = platform_device_register_simple("dmac", PLATFORM_DEVID_NONE, [
-    DEFINE_RES_MEM(info.base, info.size, "dmac"),
-    DEFINE_RES_IRQ(irq, "dmac"),
-  ]);
-  if (IS_ERR(pdev)) throw new Error("cannot register the dmac platform device");
-  const san = dma_sanitizer(k);
-  if (san) k.platform.observeDma(san);
-  return { dmac: info.device as DmacDevice, interconnect: ctx.board.interconnect, pdev };
+  if (!listed) throw new Error(`machine "${ctx.machine.name}" has no dmac: the scenario must run on withDmacMachine()`);
+  return { dmac: listed.device as DmacDevice, interconnect: ctx.board.interconnect };
 }
 
 async function runUntilDone(k: Kernel, start: () => Promise<unknown>): Promise<void> {
@@ -117,7 +107,6 @@ export async function withDmac(ctx: ScenarioContext, fn: (s: DmacSetup) => Promi
     return true;
   } finally {
     await runUntilDone(k, () => platform_driver_unregister(simdmac_driver));
-    if (s.pdev) await runUntilDone(k, () => platform_device_unregister(s.pdev!));
   }
 }
 
@@ -274,6 +263,7 @@ export const transferModesScenario: Scenario = {
   name: "transfer-modes",
   summary: "one 256 KiB DMA copy in burst, cycle-stealing and transparent mode beside a cache-missing CPU: DMA time vs CPU stall",
   defaultMachine: "arm64-noncoherent",
+  machineFor: withDmacMachine,
   claim: () =>
     "burst gives the fastest DMA and the largest CPU stall, transparent no CPU stall and the slowest DMA, cycle stealing lies between; data intact, no findings",
   run: runTransferModes,

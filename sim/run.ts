@@ -36,7 +36,8 @@ export interface RunResult {
 }
 
 export async function runScenario(scenario: Scenario, opts: RunOptions): Promise<RunResult> {
-  const board = new Board(opts.machine, { seed: opts.seed, trace: opts.trace });
+  const machine = scenario.machineFor ? scenario.machineFor(opts.machine) : opts.machine;
+  const board = new Board(machine, { seed: opts.seed, trace: opts.trace });
   const kernel = boot(board, { logLevel: opts.logLevel, logSink: opts.logSink, checks: opts.checks });
   const checks: ScenarioCheck[] = [];
   const results: Record<string, CheckValue> = {};
@@ -44,7 +45,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
   const ctx: ScenarioContext = {
     kernel,
     board,
-    machine: opts.machine,
+    machine,
     seed: opts.seed,
     check: (name, exp, actual) => checks.push({ name, ok: exp === actual, expected: exp, actual }),
     expectFindings: (...kinds) => kinds.forEach((k) => expected.add(k)),
@@ -55,9 +56,9 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
   checks.push(...teardownChecks(kernel, board, expected));
   const report: RunReport = {
     scenario: scenario.name,
-    claim: scenario.claim(opts.machine),
+    claim: scenario.claim(machine),
     seed: opts.seed,
-    machine: opts.machine.name,
+    machine: machine.name,
     // The clock stops at the last event; a CPU may still be busy finishing the code it ran.
     virtualTimeNs: Math.max(kernel.platform.now(), ...kernel.exec.busyUntil),
     ok: checks.every((c) => c.ok),

@@ -39,6 +39,11 @@ export interface Scenario {
   /** One line for `dmasim list`. */
   readonly summary: string;
   readonly defaultMachine: string;
+  /**
+   * The machine the scenario runs on, given the one asked for: e.g. the same machine plus a
+   * device the scenario needs. Default: the machine as given.
+   */
+  machineFor?(machine: MachineDesc): MachineDesc;
   /** What the scenario claims on this machine, in one sentence (shown in reports). */
   claim(machine: MachineDesc): string;
   run(ctx: ScenarioContext): Promise<void>;
