@@ -1,0 +1,424 @@
+/**
+ * The IOMMU model: a DMA remapping unit between the DMA ports and memory (datasheet: SPEC.md).
+ *
+ * Theory of operation
+ * - `translate` is the seam the DMA port calls for every chunk of a transfer (one 4 KiB IOVA
+ *   page at most). With translation off it is the identity; otherwise it fetches the
+ *   requester's context entry from RAM (no context cache, section 3), then consults the IOTLB
+ *   and walks the page table on a miss (section 4), all with the IOMMU's own bus-master reads.
+ * - A failed translation aborts the transaction (returns -1), is written to the ring of fault
+ *   records or sets the overflow bit when the ring is full, and re-evaluates the level
+ *   interrupt (section 6).
+ * - The IOTLB changes only through invalidation commands (section 5): stale translations after
+ *   a page-table change are the modelled hardware behaviour, not a bug.
+ * - Nothing here throws on guest behaviour: bad registers and broken tables are guest errors.
+ */
+
+import type { DeviceContext } from "../core/device-context.ts";
+import type { ScheduledEvent } from "../core/scheduler.ts";
+import type { MemorySystem } from "../cpu/memory-system.ts";
+import type { IrqLine } from "../irq/intc.ts";
+import { MmioRegion, type AccessSize, type MmioOps } from "../mem/mmio.ts";
+import { Iotlb } from "./iotlb.ts";
+import { walkPageTable } from "./page-walk.ts";
+import * as R from "./iommu-regs.ts";
+
+/** What a DMA port needs from an IOMMU (SPEC.md section 9). */
+export interface DmaTranslator {
+  /**
+   * translate - physical address for a device access of `len` bytes at `iova`.
+   * `[iova, iova + len)` must lie within one 4 KiB IOVA page (RangeError otherwise).
+   * Returns: the physical address, or -1 when the access is aborted (already recorded).
+   */
+  translate(requesterId: number, iova: number, len: number, isWrite: boolean): number;
+}
+
+export interface IommuOptions {
+  name?: string;
+  /** IOTLB entries (default 64) and ways (default 4); entries must be a multiple of ways. */
+  iotlbEntries?: number;
+  iotlbWays?: number;
+  /** Do the IOMMU's table reads snoop CPU caches? (default true) */
+  coherentWalk?: boolean;
+  /** Invalidation latency in ns (default 0: complete during the INV_CMD write). */
+  invalidateNs?: number;
+}
+
+/** One aborted transaction, recorded or dropped (for observers and reports). */
+export interface IommuFault {
+  timeNs: number;
+  requesterId: number;
+  iova: number;
+  isWrite: boolean;
+  reason: number;
+  /** The page was present: a permission fault. */
+  pagePresent: boolean;
+  /** Domain of the requester's context; 0 when it has none. */
+  did: number;
+  /** False when the fault log was full and the fault was dropped (overflow). */
+  recorded: boolean;
+}
+
+export class IommuStats {
+  translations = 0;
+  hits = 0;
+  misses = 0;
+  walks = 0;
+  walkReads = 0;
+  contextReads = 0;
+  faults = 0;
+  faultsDropped = 0;
+  invalidations = 0;
+}
+
+const TWO32 = 0x100000000;
+const NFR = R.IOMMU_NUM_FAULT_RECORDS;
+const ALL_ONES_64 = Number.MAX_SAFE_INTEGER;
+
+type Half = number | null;
+interface RegDesc {
+  wide: boolean;
+  read(): [number, number];
+  write(lo: Half, hi: Half): void;
+}
+
+export class Iommu implements DmaTranslator {
+  readonly name: string;
+  readonly region: MmioRegion;
+  readonly iotlb: Iotlb;
+  readonly stats = new IommuStats();
+  /** The fault interrupt line (level), wired by the board. */
+  irq: IrqLine | null = null;
+  /** Sees every fault, recorded or dropped. */
+  onFault: ((f: IommuFault) => void) | null = null;
+
+  private readonly coherentWalk: boolean;
+  private readonly invalidateNs: number;
+  private readonly regs = new Map<number, RegDesc>();
+  private readonly buf = new Uint8Array(16);
+  private readonly view = new DataView(this.buf.buffer);
+
+  private gcmd = 0;
+  private ctxBase = 0;
+  private pfo = false;
+  private fri = 0;
+  private fectl = 0;
+  private invScope = 0;
+  private invBusy: ScheduledEvent | null = null;
+  private invStatus = 0;
+  private invDid = 0;
+  private invPages = 0;
+  private invAddr = 0;
+  private readonly frAddr = new Array<number>(NFR).fill(0);
+  private readonly frInfoLo = new Array<number>(NFR).fill(0);
+  private readonly frInfoHi = new Array<number>(NFR).fill(0);
+
+  constructor(
+    private readonly ctx: DeviceContext,
+    private readonly mem: MemorySystem,
+    opts: IommuOptions = {},
+  ) {
+    this.name = opts.name ?? "iommu";
+    const ways = opts.iotlbWays ?? 4;
+    const entries = opts.iotlbEntries ?? 64;
+    if (ways > 255 || entries > 0xffff) throw new RangeError(`${this.name}: IOTLB of ${entries} entries / ${ways} ways does not fit CAP`);
+    this.iotlb = new Iotlb(entries, ways);
+    this.coherentWalk = opts.coherentWalk ?? true;
+    this.invalidateNs = opts.invalidateNs ?? 0;
+    this.defineRegisters();
+    const ops: MmioOps = {
+      read: (off, size) => this.mmioRead(off, size, false),
+      write: (off, value, size) => this.mmioWrite(off, value, size),
+      peek: (off, size) => this.mmioRead(off, size, true),
+    };
+    this.region = new MmioRegion(`${this.name}-mmio`, R.IOMMU_MMIO_SIZE, ops, [4, 8]);
+  }
+
+  /** Is translation on (GSTS.TES)? */
+  get enabled(): boolean {
+    return (this.gcmd & R.IOMMU_GCMD_TE) !== 0;
+  }
+
+  /**
+   * translate - translate one device access (SPEC.md sections 3 and 4).
+   * Context: called by a DMA port for each chunk of a transfer, never across a 4 KiB IOVA page.
+   * Returns: the physical address, or -1 when the access is aborted (fault recorded or dropped).
+   */
+  translate(requesterId: number, iova: number, len: number, isWrite: boolean): number {
+    const n = Math.max(len, 1);
+    if ((iova % R.IOMMU_PAGE_SIZE) + n > R.IOMMU_PAGE_SIZE) {
+      throw new RangeError(`${this.name}: translate of ${len} bytes at 0x${iova.toString(16)} crosses a 4 KiB IOVA page (the port must split)`);
+    }
+    this.stats.translations++;
+    if (!this.enabled) return iova;
+
+    const c = this.readContext(requesterId);
+    if (typeof c === "number") return this.fault(requesterId, iova, isWrite, c, false, 0);
+    if (c.mode === R.IOMMU_MODE_PASSTHROUGH) return iova;
+    if (c.mode === R.IOMMU_MODE_BLOCKED) return this.fault(requesterId, iova, isWrite, R.IOMMU_FR_BLOCKED, false, c.did);
+    if (iova + n > 2 ** R.IOMMU_IOVA_BITS) return this.fault(requesterId, iova, isWrite, R.IOMMU_FR_ADDR_WIDTH, false, c.did);
+
+    let e = this.iotlb.lookup(c.did, iova);
+    if (e) {
+      this.stats.hits++;
+    } else {
+      this.stats.misses++;
+      this.stats.walks++;
+      const w = walkPageTable((a) => this.readPte(a), c.root, iova);
+      if (!w.ok) {
+        if (w.kind === "bad-pointer") {
+          this.ctx.log.error(this.name, `RID 0x${hex(requesterId)}: level-${w.level} page table at 0x${hex(w.addr)} is not RAM`);
+          return this.fault(requesterId, iova, isWrite, R.IOMMU_FR_NEXT_LEVEL, false, c.did);
+        }
+        if (w.kind === "reserved") {
+          this.ctx.log.error(this.name, `RID 0x${hex(requesterId)}: PS set in a level-${w.level} entry (0x${hex(w.entry)})`);
+          return this.fault(requesterId, iova, isWrite, R.IOMMU_FR_PTE_RESERVED, false, c.did);
+        }
+        return this.fault(requesterId, iova, isWrite, isWrite ? R.IOMMU_FR_WRITE : R.IOMMU_FR_READ, false, c.did);
+      }
+      e = { did: c.did, vpn: Math.floor(iova / 2 ** w.shift), shift: w.shift, phys: w.phys, canRead: w.canRead, canWrite: w.canWrite };
+      this.iotlb.insert(e);
+    }
+    if (isWrite ? !e.canWrite : !e.canRead) {
+      return this.fault(requesterId, iova, isWrite, isWrite ? R.IOMMU_FR_WRITE : R.IOMMU_FR_READ, true, c.did);
+    }
+    return e.phys + (iova % 2 ** e.shift);
+  }
+
+  /** Reset (SPEC.md section 8). */
+  reset(): void {
+    this.ctx.scheduler.cancel(this.invBusy);
+    this.invBusy = null;
+    this.gcmd = this.ctxBase = this.fri = this.fectl = 0;
+    this.invScope = this.invStatus = this.invDid = this.invPages = this.invAddr = 0;
+    this.pfo = false;
+    this.frAddr.fill(0);
+    this.frInfoLo.fill(0);
+    this.frInfoHi.fill(0);
+    this.iotlb.invalidateAll();
+    this.updateIrq();
+  }
+
+  // ---------------------------------------------------------------- context and walk reads
+
+  /** The requester's context, or the fault reason when it has none usable. */
+  private readContext(rid: number): { mode: number; did: number; root: number } | number {
+    const entries = 256 << Math.min(this.ctxBase % 16, 8);
+    if (!(Number.isInteger(rid) && rid >= 0 && rid < entries)) return R.IOMMU_FR_CTX_NOT_PRESENT;
+    const base = this.ctxBase - (this.ctxBase % R.IOMMU_PAGE_SIZE);
+    const addr = base + rid * R.IOMMU_CTX_ENTRY_SIZE;
+    this.stats.contextReads++;
+    if (!this.mem.deviceRead(addr, this.buf, 0, 16, this.coherentWalk)) {
+      this.ctx.log.error(this.name, `RID 0x${hex(rid)}: context entry at 0x${hex(addr)} is not RAM (CTX_BASE 0x${hex(this.ctxBase)})`);
+      return R.IOMMU_FR_CTX_TABLE;
+    }
+    const lo = this.view.getUint32(0, true);
+    const q0 = lo + this.view.getUint32(4, true) * TWO32;
+    const did = this.view.getUint32(8, true) & 0xffff;
+    if (!(lo & R.IOMMU_CTX_P)) return R.IOMMU_FR_CTX_NOT_PRESENT;
+    const mode = (lo >>> R.IOMMU_CTX_MODE_SHIFT) & R.IOMMU_CTX_MODE_MASK;
+    if (mode === 3) {
+      this.ctx.log.error(this.name, `RID 0x${hex(rid)}: context entry has reserved mode 3`);
+      return R.IOMMU_FR_CTX_INVALID;
+    }
+    const root = (q0 % R.IOMMU_PTE_ADDR_LIMIT) - (lo % R.IOMMU_PAGE_SIZE);
+    return { mode, did, root };
+  }
+
+  private readPte(addr: number): number | null {
+    this.stats.walkReads++;
+    if (!this.mem.deviceRead(addr, this.buf, 0, 8, this.coherentWalk)) return null;
+    return this.view.getUint32(0, true) + this.view.getUint32(4, true) * TWO32;
+  }
+
+  // ---------------------------------------------------------------- faults (section 6)
+
+  private fault(rid: number, iova: number, isWrite: boolean, reason: number, pr: boolean, did: number): number {
+    this.stats.faults++;
+    const recorded = !(this.frInfoLo[this.fri]! & R.IOMMU_FRCD_F);
+    if (recorded) {
+      const i = this.fri;
+      this.frAddr[i] = iova;
+      this.frInfoLo[i] = ((rid & 0xffff) | (reason << R.IOMMU_FRCD_REASON_SHIFT) | (isWrite ? R.IOMMU_FRCD_WNR : 0) | (pr ? R.IOMMU_FRCD_PR : 0)) + R.IOMMU_FRCD_F;
+      this.frInfoHi[i] = did & 0xffff;
+      this.fri = (i + 1) % NFR;
+    } else {
+      this.pfo = true;
+      this.stats.faultsDropped++;
+    }
+    this.updateIrq();
+    this.onFault?.({ timeNs: this.ctx.scheduler.now, requesterId: rid, iova, isWrite, reason, pagePresent: pr, did, recorded });
+    return -1;
+  }
+
+  private get ppf(): boolean {
+    return this.frInfoLo.some((v) => (v & R.IOMMU_FRCD_F) !== 0);
+  }
+
+  private get interruptCondition(): boolean {
+    return this.pfo || this.ppf;
+  }
+
+  private updateIrq(): void {
+    this.irq?.set((this.fectl & R.IOMMU_FECTL_IE) !== 0 && this.interruptCondition);
+  }
+
+  // ---------------------------------------------------------------- invalidation (section 5)
+
+  private startInvalidation(cmd: number): void {
+    if (this.invBusy) return this.ctx.log.error(this.name, "INV_CMD written while an invalidation is in progress: ignored");
+    if (!(cmd & R.IOMMU_INV_IVT)) return this.ctx.log.error(this.name, `INV_CMD 0x${hex(cmd)} without IVT: ignored`);
+    const scope = cmd & R.IOMMU_INV_SCOPE_MASK;
+    if (scope === 0) return this.ctx.log.error(this.name, "INV_CMD with scope 0: ignored");
+    if ((cmd & ~(R.IOMMU_INV_SCOPE_MASK | R.IOMMU_INV_IVT)) !== 0) this.ctx.log.error(this.name, `INV_CMD reserved bits 0x${hex(cmd >>> 0)} dropped`);
+    this.invScope = scope;
+    // Parameters are latched now: rewriting them during a slow invalidation changes nothing.
+    const did = this.invDid;
+    const first = Math.floor(this.invAddr / R.IOMMU_PAGE_SIZE);
+    const pages = this.invPages;
+    const complete = (): void => {
+      this.invBusy = null;
+      if (scope === R.IOMMU_INV_GLOBAL) this.iotlb.invalidateAll();
+      else if (scope === R.IOMMU_INV_DOMAIN) this.iotlb.invalidateDomain(did);
+      else this.iotlb.invalidateRange(did, first, pages);
+      this.stats.invalidations++;
+      this.invStatus |= R.IOMMU_INV_STATUS_DONE;
+    };
+    if (this.invalidateNs <= 0) complete();
+    else this.invBusy = this.ctx.scheduler.after(this.invalidateNs, `${this.name}:invalidate`, complete);
+  }
+
+  // ---------------------------------------------------------------- registers (section 1)
+
+  private defineRegisters(): void {
+    const ro = (name: string, value: () => number, wide = false, hi: () => number = () => 0): RegDesc => ({
+      wide,
+      read: () => [value(), hi()],
+      write: () => this.ctx.log.error(this.name, `write to read-only ${name} ignored`),
+    });
+    const reserved = (name: string, v: number, allowed: number): number => {
+      if ((v & ~allowed) !== 0) this.ctx.log.error(this.name, `${name}: reserved bits 0x${hex((v & ~allowed) >>> 0)} dropped`);
+      return v & allowed;
+    };
+    const cap = 0x8 | (R.IOMMU_LEVELS << 8) | (R.IOMMU_IOVA_BITS << 12) | R.IOMMU_CAP_SP2M;
+    const capLo = (cap | (this.iotlb.ways << 24)) >>> 0;
+    this.regs.set(R.IOMMU_REG_VER, ro("VER", () => R.IOMMU_VERSION));
+    this.regs.set(R.IOMMU_REG_CAP, ro("CAP", () => capLo, true, () => this.iotlb.entries));
+    this.regs.set(R.IOMMU_REG_GCMD, {
+      wide: false,
+      read: () => [this.gcmd, 0],
+      write: (lo) => {
+        this.gcmd = reserved("GCMD", lo!, R.IOMMU_GCMD_TE);
+      },
+    });
+    this.regs.set(R.IOMMU_REG_GSTS, ro("GSTS", () => this.gcmd & R.IOMMU_GSTS_TES));
+    this.regs.set(R.IOMMU_REG_CTX_BASE, {
+      wide: true,
+      read: () => [this.ctxBase % TWO32, Math.floor(this.ctxBase / TWO32)],
+      write: (lo, hi) => {
+        const l = lo === null ? this.ctxBase % TWO32 : reserved("CTX_BASE", lo, 0xfffff00f) >>> 0;
+        const h = hi === null ? Math.floor(this.ctxBase / TWO32) : reserved("CTX_BASE (high)", hi, 0xfffff) >>> 0;
+        this.ctxBase = l + h * TWO32;
+      },
+    });
+    this.regs.set(R.IOMMU_REG_FSTS, {
+      wide: false,
+      read: () => [(this.pfo ? R.IOMMU_FSTS_PFO : 0) | (this.ppf ? R.IOMMU_FSTS_PPF : 0) | (this.fri << R.IOMMU_FSTS_FRI_SHIFT), 0],
+      write: (lo) => {
+        if (lo! & R.IOMMU_FSTS_PFO) this.pfo = false;
+        this.updateIrq();
+      },
+    });
+    this.regs.set(R.IOMMU_REG_FECTL, {
+      wide: false,
+      read: () => [((this.fectl & R.IOMMU_FECTL_IE) | (this.interruptCondition ? R.IOMMU_FECTL_IP : 0)) >>> 0, 0],
+      write: (lo) => {
+        this.fectl = reserved("FECTL", lo! & ~R.IOMMU_FECTL_IP, R.IOMMU_FECTL_IE);
+        this.updateIrq();
+      },
+    });
+    this.regs.set(R.IOMMU_REG_INV_CMD, {
+      wide: false,
+      read: () => [((this.invBusy ? R.IOMMU_INV_IVT : 0) + this.invScope) >>> 0, 0],
+      write: (lo) => this.startInvalidation(lo!),
+    });
+    this.regs.set(R.IOMMU_REG_INV_STATUS, {
+      wide: false,
+      read: () => [this.invStatus, 0],
+      write: (lo) => {
+        if (lo! & R.IOMMU_INV_STATUS_DONE) this.invStatus &= ~R.IOMMU_INV_STATUS_DONE;
+      },
+    });
+    this.regs.set(R.IOMMU_REG_INV_DID, {
+      wide: false,
+      read: () => [this.invDid, 0],
+      write: (lo) => {
+        this.invDid = reserved("INV_DID", lo!, 0xffff);
+      },
+    });
+    this.regs.set(R.IOMMU_REG_INV_PAGES, {
+      wide: false,
+      read: () => [this.invPages, 0],
+      write: (lo) => {
+        this.invPages = lo! >>> 0;
+      },
+    });
+    this.regs.set(R.IOMMU_REG_INV_ADDR, {
+      wide: true,
+      read: () => [this.invAddr % TWO32, Math.floor(this.invAddr / TWO32)],
+      write: (lo, hi) => {
+        const l = lo ?? this.invAddr % TWO32;
+        const h = hi === null ? Math.floor(this.invAddr / TWO32) : reserved("INV_ADDR (high)", hi, 0xffff) >>> 0;
+        this.invAddr = (l >>> 0) + h * TWO32;
+      },
+    });
+    for (let i = 0; i < NFR; i++) {
+      this.regs.set(R.iommuFrcdAddr(i), ro(`FRCD_ADDR(${i})`, () => this.frAddr[i]! % TWO32, true, () => Math.floor(this.frAddr[i]! / TWO32)));
+      this.regs.set(R.iommuFrcdInfo(i), {
+        wide: true,
+        read: () => [this.frInfoLo[i]!, this.frInfoHi[i]!],
+        write: (lo) => {
+          if (lo !== null && lo & R.IOMMU_FRCD_F) this.frInfoLo[i] = 0;
+          this.updateIrq();
+        },
+      });
+    }
+  }
+
+  /** Find the register an access names, or null (wrong offset, size or alignment). */
+  private decode(off: number, size: AccessSize): { reg: RegDesc; part: "lo" | "hi" | "both" } | null {
+    const at = this.regs.get(off);
+    if (at) {
+      if (size === 4) return { reg: at, part: "lo" };
+      if (size === 8 && at.wide) return { reg: at, part: "both" };
+      return null;
+    }
+    const below = this.regs.get(off - 4);
+    if (below?.wide && size === 4) return { reg: below, part: "hi" };
+    return null;
+  }
+
+  private mmioRead(off: number, size: AccessSize, quiet: boolean): number {
+    const d = this.decode(off, size);
+    if (!d) {
+      if (!quiet) this.ctx.log.error(this.name, `${size}-byte read at 0x${hex(off)} decodes no register`);
+      return size === 8 ? ALL_ONES_64 : 2 ** (8 * size) - 1;
+    }
+    const [lo, hi] = d.reg.read();
+    if (d.part === "lo") return lo >>> 0;
+    if (d.part === "hi") return hi >>> 0;
+    return (lo >>> 0) + hi * TWO32;
+  }
+
+  private mmioWrite(off: number, value: number, size: AccessSize): void {
+    const d = this.decode(off, size);
+    if (!d) return this.ctx.log.error(this.name, `${size}-byte write of 0x${hex(value)} at 0x${hex(off)} decodes no register: ignored`);
+    if (d.part === "lo") d.reg.write(value >>> 0, null);
+    else if (d.part === "hi") d.reg.write(null, value >>> 0);
+    else d.reg.write(value % TWO32 >>> 0, Math.floor(value / TWO32));
+  }
+}
+
+function hex(v: number): string {
+  return v.toString(16);
+}
