@@ -28,7 +28,7 @@ import { edu_devices, edu_driver, edu_params, type edu_device } from "../drivers
 import { edu_platform_driver } from "../drivers/misc/edu/edu_platform.ts";
 import { edu_dma_roundtrip_coherent, edu_dma_roundtrip_single, edu_factorial } from "../drivers/misc/edu/edu_ops.ts";
 import { platform_driver_register, platform_driver_unregister } from "../kernel/include/platform_device.ts";
-import { bindDriver, boundCount, inProcessContext, unbindDriver } from "../sim/driver-harness.ts";
+import { bindDriver, boundCount, inProcessContext, runUntilDone, unbindDriver } from "../sim/driver-harness.ts";
 
 const FACTORIALS: [number, number][] = [
   [0, 1],
@@ -75,13 +75,6 @@ async function probeEdu(ctx: ScenarioContext): Promise<boolean> {
 async function removeEdu(k: Kernel): Promise<void> {
   await runUntilDone(k, () => platform_driver_unregister(edu_platform_driver));
   await unbindDriver(k, edu_driver);
-}
-
-async function runUntilDone(k: Kernel, start: () => Promise<unknown>): Promise<void> {
-  k.enter();
-  const done = start();
-  await k.run();
-  await done;
 }
 
 /** The device's checks and results are named plainly for the first device, prefixed after. */

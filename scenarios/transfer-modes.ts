@@ -26,7 +26,7 @@ import type { MachineDesc } from "../hw/machine/schema.ts";
 import type { Kernel } from "../kernel/core/kernel.ts";
 import { DmacDevice } from "../hw/dev/dmac/dmac.ts";
 import { BUS_MODE_NAMES, Interconnect } from "../hw/bus/interconnect.ts";
-import { boundCount, inProcessContext } from "../sim/driver-harness.ts";
+import { boundCount, inProcessContext, runUntilDone } from "../sim/driver-harness.ts";
 import { simdmac_driver } from "../drivers/dma/simdmac/simdmac_main.ts";
 import { platform_driver_register, platform_driver_unregister } from "../kernel/include/platform_device.ts";
 import { MachineConfigError, parseMachineObject } from "../hw/machine/load.ts";
@@ -82,13 +82,6 @@ export function attachDmac(ctx: ScenarioContext): DmacSetup {
   const listed = ctx.board.platformDevices.find((d) => d.device instanceof DmacDevice);
   if (!listed) throw new Error(`machine "${ctx.machine.name}" has no dmac: the scenario must run on withDmacMachine()`);
   return { dmac: listed.device as DmacDevice, interconnect: ctx.board.interconnect };
-}
-
-async function runUntilDone(k: Kernel, start: () => Promise<unknown>): Promise<void> {
-  k.enter();
-  const done = start();
-  await k.run();
-  await done;
 }
 
 /**

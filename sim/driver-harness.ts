@@ -8,21 +8,26 @@ import type { Kernel } from "../kernel/core/kernel.ts";
 import { pci_register_driver, pci_unregister_driver, type pci_driver } from "../kernel/include/pci.ts";
 import { driver_core_summary } from "../kernel/base/driver.ts";
 
-/** Register `drv` and run until its probes finished; returns how many devices it bound. */
-export async function bindDriver(k: Kernel, drv: pci_driver): Promise<number> {
+/**
+ * Start driver-model work (a register or unregister call, any bus) and run the machine until
+ * it finished: the probes and removes it starts run in kernel threads.
+ */
+export async function runUntilDone(k: Kernel, start: () => Promise<unknown>): Promise<void> {
   k.enter();
-  const done = pci_register_driver(drv);
+  const done = start();
   await k.run();
   await done;
+}
+
+/** Register `drv` and run until its probes finished; returns how many devices it bound. */
+export async function bindDriver(k: Kernel, drv: pci_driver): Promise<number> {
+  await runUntilDone(k, () => pci_register_driver(drv));
   return boundCount(k, drv.name);
 }
 
 /** Unregister `drv` (remove + devres release for each device) and run until done. */
 export async function unbindDriver(k: Kernel, drv: pci_driver): Promise<void> {
-  k.enter();
-  const done = pci_unregister_driver(drv);
-  await k.run();
-  await done;
+  await runUntilDone(k, () => pci_unregister_driver(drv));
 }
 
 /** Devices currently bound to the driver named `name`. */
