@@ -5,12 +5,24 @@
  * (logged as a guest error, as 32-bit hardware given a 64-bit address would truncate it). It
  * then goes to the memory system, snooping CPU caches only when the device is coherent. A
  * transaction that hits nothing fails and the model reports the error to its driver; the port
- * never throws on guest behaviour. The IOMMU, when added, sits between `translate` and memory.
+ * never throws on guest behaviour.
+ *
+ * With an IOMMU (`translator`), each transfer is split at 4 KiB IOVA boundaries and every chunk
+ * is translated with the port's requester id before it reaches memory; an aborted chunk fails
+ * the transfer as a master abort would (earlier chunks have already moved, as on real hardware).
+ * The IOMMU records the fault itself, so the port logs no guest error for it: whether a fault
+ * is a driver's bug or an attack being stopped is for the kernel's report to say. Writes into
+ * the interrupt controller's MSI window bypass translation, as VT-d routes them to interrupt
+ * remapping instead of DMA remapping (`msiWindow`).
  */
 
 import type { GuestLog } from "../core/guest-log.ts";
 import type { MemorySystem } from "../cpu/memory-system.ts";
 import { decodeLe, encodeLe } from "../cpu/memory-system.ts";
+import type { DmaTranslator } from "../iommu/iommu.ts";
+
+/** The IOMMU's translation granule: a transfer is translated one 4 KiB IOVA page at a time. */
+const IOVA_PAGE = 4096;
 
 export interface DmaPortOptions {
   name: string;
@@ -30,6 +42,15 @@ export class DmaPort {
   observer: DmaObserver | null = null;
   /** Time the device's DMA engine reported spending on transfers (ns), for the report. */
   busyNs = 0;
+  /** The IOMMU between this port and memory, or null (no IOMMU: bus address = physical). */
+  translator: DmaTranslator | null = null;
+  /** Requester id sent with every transaction (PCI `bus << 8 | devfn`, or a stream id). */
+  requesterId = 0;
+  /** [base, end) of the MSI window: writes there are interrupts, never translated. */
+  msiBase = 0;
+  msiEnd = 0;
+  /** Transfers aborted by the IOMMU (each chunk fault counts once). */
+  iommuAborts = 0;
   private readonly scratch = new Uint8Array(8);
   private readonly view = new DataView(this.scratch.buffer);
 
@@ -83,6 +104,25 @@ export class DmaPort {
   }
 
   private access(a: number, buf: Uint8Array, off: number, len: number, isWrite: boolean): boolean {
+    const t = this.translator;
+    if (t === null || (isWrite && a >= this.msiBase && a + len <= this.msiEnd)) return this.physAccess(a, buf, off, len, isWrite);
+    // Translate one IOVA page at a time: pages contiguous in IOVA space need not be in RAM.
+    let done = 0;
+    do {
+      const iova = a + done;
+      const n = Math.min(len - done, IOVA_PAGE - (iova % IOVA_PAGE));
+      const phys = t.translate(this.requesterId, iova, n, isWrite);
+      if (phys < 0) {
+        this.iommuAborts++;
+        return false;
+      }
+      if (!this.physAccess(phys, buf, off + done, n, isWrite)) return false;
+      done += n;
+    } while (done < len);
+    return true;
+  }
+
+  private physAccess(a: number, buf: Uint8Array, off: number, len: number, isWrite: boolean): boolean {
     const ok = isWrite ? this.mem.deviceWrite(a, buf, off, len, this.coherent) : this.mem.deviceRead(a, buf, off, len, this.coherent);
     if (!ok) {
       this.log.error(this.name, `DMA ${isWrite ? "write" : "read"} of ${len} bytes at 0x${a.toString(16)} hit no memory (master abort)`);

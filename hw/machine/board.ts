@@ -24,6 +24,8 @@ import type { MachineDesc } from "./schema.ts";
 import { MachineConfigError, parseMachineObject } from "./load.ts";
 import { createPciModel, createPlatformModel, ModelConfigError, type PlatformModel } from "../dev/models.ts";
 import { Interconnect, isBusMaster } from "../bus/interconnect.ts";
+import { Iommu } from "../iommu/iommu.ts";
+import { MSI_WINDOW_SIZE, pciRequesterId, platformStreamId } from "./schema.ts";
 
 export interface BoardOptions {
   seed: number;
@@ -34,6 +36,9 @@ export interface PciSlotInfo {
   readonly slot: number;
   readonly irq: number;
   readonly device: PciDevice;
+  /** The requester id its DMA carries (bus 0: slot << 3). */
+  readonly requesterId: number;
+  readonly untrusted: boolean;
 }
 
 export interface PlatformDeviceInfo {
@@ -42,6 +47,8 @@ export interface PlatformDeviceInfo {
   readonly size: number;
   readonly irq: number;
   readonly device: PlatformModel;
+  readonly requesterId: number;
+  readonly untrusted: boolean;
 }
 
 export class Board {
@@ -55,6 +62,8 @@ export class Board {
   readonly pci: PciHost;
   readonly pciDevices: PciSlotInfo[] = [];
   readonly platformDevices: PlatformDeviceInfo[] = [];
+  /** The IOMMU between every DMA port and memory, when the machine has one. */
+  readonly iommu: Iommu | null = null;
   /**
    * The memory bus between the CPUs and the DMA masters that arbitrate for it. It is attached
    * to the memory system only once such a master is plugged (the DMAC), so a machine without
@@ -86,6 +95,15 @@ export class Board {
     this.map.addMmio(this.intc.msiRegion, desc.interrupts.msiBase);
     this.pci = new PciHost(this.map, this.log, desc.pci.ecamBase, desc.pci.mmioWindow);
     this.interconnect = new Interconnect({ cpus: c.count, now: () => this.scheduler.now });
+    if (desc.iommu) {
+      // Its table walks snoop exactly when the machine's DMA does.
+      const io = desc.iommu;
+      this.iommu = new Iommu(this.deviceContext("iommu"), this.mem, {
+        iotlbEntries: io.iotlb.entries, iotlbWays: io.iotlb.ways, coherentWalk: desc.dma.coherent, invalidateNs: io.invalidateNs,
+      });
+      this.map.addMmio(this.iommu.region, io.base);
+      this.iommu.irq = this.intc.line(io.irq);
+    }
     for (const d of desc.pci.devices) this.plugPci(d);
     desc.platform.forEach((d, i) => this.plugPlatform(d, i));
   }
@@ -135,13 +153,11 @@ export class Board {
       }
       throw e;
     }
-    // The port is 64 bits wide: a narrower DMA engine (edu's 28-bit mask) clamps its own
-    // addresses, while MSI messages to the interrupt controller still get through.
-    dev.dma = new DmaPort(this.mem, this.log, { name, coherent: this.desc.dma.coherent, addressBits: 64 });
+    dev.dma = this.dmaPort(name, pciRequesterId(d.slot));
     dev.intx = this.intc.line(d.irq);
     this.pci.plug(d.slot, dev);
     dev.realize();
-    this.pciDevices.push({ slot: d.slot, irq: d.irq, device: dev });
+    this.pciDevices.push({ slot: d.slot, irq: d.irq, device: dev, requesterId: pciRequesterId(d.slot), untrusted: d.untrusted ?? false });
   }
 
   private plugPlatform(d: MachineDesc["platform"][number], index: number): void {
@@ -156,12 +172,25 @@ export class Board {
       throw e;
     }
     this.map.addMmio(dev.region, d.base);
-    // No MSI on the platform bus, but the port is 64 bits wide all the same: the model applies
-    // its engine's own mask (edu's 28 bits), as on PCI.
-    dev.dma = new DmaPort(this.mem, this.log, { name: d.name, coherent: this.desc.dma.coherent, addressBits: 64 });
+    const rid = platformStreamId(d, index);
+    dev.dma = this.dmaPort(d.name, rid);
     dev.irq = this.intc.line(d.irq);
     if (isBusMaster(dev)) this.attachBusMaster(dev);
     dev.realize();
-    this.platformDevices.push({ name: d.name, base: d.base, size: d.size, irq: d.irq, device: dev });
+    this.platformDevices.push({ name: d.name, base: d.base, size: d.size, irq: d.irq, device: dev, requesterId: rid, untrusted: d.untrusted ?? false });
+  }
+
+  /**
+   * A 64-bit DMA port behind the IOMMU, if any. A narrower DMA engine (edu's 28-bit mask)
+   * clamps its own addresses, while MSI messages to the interrupt controller still get through
+   * (and bypass translation, as interrupt requests do on VT-d).
+   */
+  private dmaPort(name: string, requesterId: number): DmaPort {
+    const port = new DmaPort(this.mem, this.log, { name, coherent: this.desc.dma.coherent, addressBits: 64 });
+    port.requesterId = requesterId;
+    port.msiBase = this.desc.interrupts.msiBase;
+    port.msiEnd = this.desc.interrupts.msiBase + MSI_WINDOW_SIZE;
+    port.translator = this.iommu;
+    return port;
   }
 }

@@ -18,6 +18,10 @@ export type DeviceModel = (typeof KNOWN_MODELS)[number];
 export const ADDR_LIMIT = 2 ** 48;
 export const ECAM_SIZE = 0x100000; // bus 0 only: 32 slots x 8 functions x 4 KiB
 export const MSI_WINDOW_SIZE = 0x1000;
+export const IOMMU_WINDOW_SIZE = 0x1000;
+/** How the kernel uses the IOMMU (Linux: intel_iommu=off, iommu.passthrough=1, iommu.strict=0|1). */
+export const IOMMU_POLICIES = ["off", "passthrough", "strict", "lazy"] as const;
+export type IommuPolicy = (typeof IOMMU_POLICIES)[number];
 const LINE = 64;
 
 export interface CacheGeometry {
@@ -43,9 +47,20 @@ export interface MachineDesc {
   pci: {
     ecamBase: number;
     mmioWindow: { base: number; size: number };
-    devices: { slot: number; model: DeviceModel; irq: number; msi: boolean; dmaBits?: number; name?: string }[];
+    devices: { slot: number; model: DeviceModel; irq: number; msi: boolean; dmaBits?: number; name?: string; untrusted?: boolean }[];
   };
-  platform: { name: string; model: DeviceModel; base: number; size: number; irq: number }[];
+  platform: { name: string; model: DeviceModel; base: number; size: number; irq: number; streamId?: number; untrusted?: boolean }[];
+  /**
+   * The IOMMU, or null when the machine has none. `policy` is the kernel's choice for DMA
+   * domains: off (never enabled), passthrough (identity), strict or lazy invalidation.
+   */
+  iommu: {
+    base: number;
+    irq: number;
+    iotlb: { entries: number; ways: number };
+    invalidateNs: number;
+    policy: IommuPolicy;
+  } | null;
   /** The software IO TLB (bounce buffer pool): its size in bytes (0: none) and force-bounce mode. */
   swiotlb: { size: number; force: boolean };
 }
@@ -224,6 +239,9 @@ const pciDevice = z.strictObject({
   msi: z.boolean().default(true),
   dmaBits: int(1, 64).optional(),
   name: z.string().min(1).optional(),
+  // An external-facing port (Thunderbolt): the kernel forces strict invalidation and bounces
+  // sub-page buffers, so the device never sees the rest of a page.
+  untrusted: z.boolean().optional(),
 });
 
 const pci = z.strictObject({
@@ -241,6 +259,20 @@ const platformDevice = z.strictObject({
   base: bytes("address"),
   size: bytes("size", { min: 1 }),
   irq: int(0, 1023),
+  // The requester id its DMA carries to the IOMMU (default 0x100 + its index: bus 1, clear of PCI).
+  streamId: int(0, 0xffff).optional(),
+  untrusted: z.boolean().optional(),
+});
+
+const iommu = z.strictObject({
+  base: bytes("address", { align: IOMMU_WINDOW_SIZE }).default(0xfed90000),
+  irq: int(0, 1023),
+  iotlb: z.strictObject({ entries: int(1, 0xffff).default(64), ways: int(1, 255).default(4) })
+    .prefault({})
+    .refine((t) => t.entries % t.ways === 0, { error: "iotlb.entries must be a multiple of iotlb.ways", path: ["entries"] }),
+  invalidateNs: int(0, NS_MAX).default(0),
+  // Linux's defaults: lazy (flush queue) on x86, strict on arm64.
+  policy: z.enum(IOMMU_POLICIES, { error: says(`one of: ${IOMMU_POLICIES.join(", ")}`) }).optional(),
 });
 
 // Both end up in one-line summaries and report headers.
@@ -263,6 +295,8 @@ const machineObject = z.strictObject({
   pci: pci.prefault({}),
   platform: z.array(platformDevice).default([]),
   swiotlb: swiotlb.prefault({}),
+  // null is what a normalised description says for "no IOMMU", so it re-parses.
+  iommu: iommu.nullable().optional(),
 });
 
 export type MachineInput = z.input<typeof machineObject>;
@@ -276,6 +310,7 @@ function normalise(m: Parsed): MachineDesc {
     arch: { ...m.arch, kmallocMinAlign: m.arch.kmallocMinAlign ?? d.kmallocMinAlign, dmaMinAlign: m.arch.dmaMinAlign ?? d.dmaMinAlign },
     memory: numaDistances ? { ...mem, numaDistances } : mem,
     dma: { coherent: m.dma.coherent ?? d.coherent },
+    iommu: m.iommu ? { ...m.iommu, policy: m.iommu.policy ?? (m.arch.kind === "x86" ? "lazy" : "strict") } : null,
   };
 }
 
@@ -295,6 +330,7 @@ function checkAddressMap(m: Parsed, out: { path: Path; message: string }[]): voi
     { ...m.pci.mmioWindow, what: "PCI MMIO window", where: "pci.mmioWindow", path: ["pci", "mmioWindow", "base"] },
     ...m.memory.ram.map((r, i) => ({ ...r, what: "RAM range", where: `memory.ram[${i}]`, path: ["memory", "ram", i, "base"] })),
     ...m.platform.map((p, i) => ({ ...p, what: `platform device "${p.name}"`, where: `platform[${i}]`, path: ["platform", i, "base"] })),
+    ...(m.iommu ? [{ base: m.iommu.base, size: IOMMU_WINDOW_SIZE, what: "IOMMU registers (4 KiB)", where: "iommu.base", path: ["iommu", "base"] }] : []),
   ];
   all.forEach((s, j) => {
     if (s.base + s.size > ADDR_LIMIT) {
@@ -332,6 +368,26 @@ function checkDevices(m: Parsed, out: { path: Path; message: string }[]): void {
     claim(d, where, ["pci", "devices", i]);
   });
   m.platform.forEach((d, i) => claim(d, `platform[${i}]`, ["platform", i]));
+  if (m.iommu) claim(m.iommu, "iommu", ["iommu"]);
+  // Requester ids must be unique or the IOMMU could not tell two devices apart.
+  const rids = new Map<number, string>();
+  m.pci.devices.forEach((d, i) => rids.set(d.slot << 3, `pci.devices[${i}]`));
+  m.platform.forEach((d, i) => {
+    const rid = platformStreamId(d, i);
+    const other = rids.get(rid);
+    if (other) out.push({ path: ["platform", i, "streamId"], message: `requester id 0x${rid.toString(16)} is already used by ${other}` });
+    else rids.set(rid, `platform[${i}]`);
+  });
+}
+
+/** The requester id of platform device `index`: its streamId, or 0x100 + index (bus 1). */
+export function platformStreamId(d: { streamId?: number }, index: number): number {
+  return d.streamId ?? 0x100 + index;
+}
+
+/** The requester id of a PCI function on bus 0 (bus << 8 | slot << 3 | function). */
+export function pciRequesterId(slot: number, fn = 0): number {
+  return (slot << 3) | fn;
 }
 
 /** Node ids index the distance matrix and per-node allocators, so they must be 0..n-1. */

@@ -8,7 +8,8 @@
  */
 
 import type { Board } from "../../hw/machine/board.ts";
-import type { MachineDesc } from "../../hw/machine/schema.ts";
+import type { IommuPolicy, MachineDesc } from "../../hw/machine/schema.ts";
+import type { IommuFault } from "../../hw/iommu/iommu.ts";
 import type { MemType, MemoryObserver } from "../../hw/cpu/memory-system.ts";
 import { MEM_CACHED, MEM_UNCACHED, MEM_WC } from "../../hw/cpu/memory-system.ts";
 import { BusError } from "../../hw/mem/phys-map.ts";
@@ -37,6 +38,23 @@ export interface PciFirmwareInfo {
   readonly slot: number;
   readonly irq: number;
 }
+
+/** A device in the IOMMU's scope: how the kernel finds the requester id of its DMA. */
+export type IommuScopeEntry =
+  | { readonly bus: "pci"; readonly slot: number; readonly requesterId: number; readonly untrusted: boolean }
+  | { readonly bus: "platform"; readonly name: string; readonly requesterId: number; readonly untrusted: boolean };
+
+/** The IOMMU as firmware describes it (ACPI DMAR / IORT): registers, interrupt, device scope. */
+export interface IommuFirmwareInfo {
+  readonly base: number;
+  readonly irq: number;
+  /** The kernel's policy for DMA domains (machine description; Linux: command line). */
+  readonly policy: IommuPolicy;
+  readonly devices: readonly IommuScopeEntry[];
+}
+
+/** One transaction the IOMMU aborted, as only the simulator sees it (recorded or dropped). */
+export type { IommuFault } from "../../hw/iommu/iommu.ts";
 
 export class Platform {
   readonly desc: MachineDesc;
@@ -225,6 +243,30 @@ export class Platform {
 
   pciFirmware(): PciFirmwareInfo[] {
     return this.board.pciDevices.map((d) => ({ slot: d.slot, irq: d.irq }));
+  }
+
+  /** The IOMMU's firmware table, or null when the machine has none. */
+  iommuFirmware(): IommuFirmwareInfo | null {
+    const io = this.board.desc.iommu;
+    if (!io || !this.board.iommu) return null;
+    const devices: IommuScopeEntry[] = [
+      ...this.board.pciDevices.map((d) => ({ bus: "pci" as const, slot: d.slot, requesterId: d.requesterId, untrusted: d.untrusted })),
+      ...this.board.platformDevices.map((d) => ({ bus: "platform" as const, name: d.name, requesterId: d.requesterId, untrusted: d.untrusted })),
+    ];
+    return { base: io.base, irq: io.irq, policy: io.policy, devices };
+  }
+
+  /**
+   * Checker view: every fault the IOMMU raises, including those its full fault log dropped
+   * (the kernel driver sees only recorded ones). Null removes the observer.
+   */
+  observeIommuFaults(cb: ((f: IommuFault) => void) | null): void {
+    if (this.board.iommu) this.board.iommu.onFault = cb;
+  }
+
+  /** The IOMMU's counters (translations, IOTLB hits and misses, walks, faults), or null. */
+  iommuStats(): Record<string, number> | null {
+    return this.board.iommu ? { ...this.board.iommu.stats } : null;
   }
 
   /** Install the sanitizer's view of device accesses on every DMA port. */

@@ -40,7 +40,7 @@ function plug(board: Board, slot: number, irq: number, dev: PciDevice): void {
   dev.dma = new DmaPort(board.mem, board.log, { name: dev.name, coherent: board.desc.dma.coherent, addressBits: 64 });
   dev.intx = board.intc.line(irq);
   board.pci.plug(slot, dev);
-  board.pciDevices.push({ slot, irq, device: dev });
+  board.pciDevices.push({ slot, irq, device: dev, requesterId: slot << 3, untrusted: false });
 }
 
 function boot(profile = "x86-coherent", edit: (d: MachineDesc) => void = () => {}, extra: (b: Board) => void = () => {}) {

@@ -38,7 +38,7 @@ function boot(edit: (d: MachineDesc) => void = () => {}, extra?: (b: Board) => P
     fn.dma = new DmaPort(board.mem, board.log, { name: fn.name, coherent: false, addressBits: 64 });
     fn.intx = board.intc.line(7);
     board.pci.plug(4, fn);
-    board.pciDevices.push({ slot: 4, irq: 7, device: fn });
+    board.pciDevices.push({ slot: 4, irq: 7, device: fn, requesterId: 4 << 3, untrusted: false });
   }
   const k = new Kernel(new Platform(board), { logLevel: "silent" });
   return { board, k };
