@@ -30,9 +30,13 @@ export interface DmaPortOptions {
   addressBits: number;
 }
 
-/** Observes every device access that reached memory (the kernel's sanitizer hooks in here). */
+/**
+ * Observes every device access that reached memory (the kernel's sanitizer hooks in here):
+ * `addr` is the physical address, `busAddr` the address the device issued (the IOVA behind an
+ * IOMMU; equal to `addr` without one). An access split by the IOMMU is seen chunk by chunk.
+ */
 export interface DmaObserver {
-  onDeviceAccess(port: DmaPort, addr: number, len: number, isWrite: boolean): void;
+  onDeviceAccess(port: DmaPort, addr: number, len: number, isWrite: boolean, busAddr: number): void;
 }
 
 export class DmaPort {
@@ -105,7 +109,7 @@ export class DmaPort {
 
   private access(a: number, buf: Uint8Array, off: number, len: number, isWrite: boolean): boolean {
     const t = this.translator;
-    if (t === null || (isWrite && a >= this.msiBase && a + len <= this.msiEnd)) return this.physAccess(a, buf, off, len, isWrite);
+    if (t === null || (isWrite && a >= this.msiBase && a + len <= this.msiEnd)) return this.physAccess(a, buf, off, len, isWrite, a);
     // Translate one IOVA page at a time: pages contiguous in IOVA space need not be in RAM.
     let done = 0;
     do {
@@ -116,19 +120,19 @@ export class DmaPort {
         this.iommuAborts++;
         return false;
       }
-      if (!this.physAccess(phys, buf, off + done, n, isWrite)) return false;
+      if (!this.physAccess(phys, buf, off + done, n, isWrite, iova)) return false;
       done += n;
     } while (done < len);
     return true;
   }
 
-  private physAccess(a: number, buf: Uint8Array, off: number, len: number, isWrite: boolean): boolean {
+  private physAccess(a: number, buf: Uint8Array, off: number, len: number, isWrite: boolean, busAddr: number): boolean {
     const ok = isWrite ? this.mem.deviceWrite(a, buf, off, len, this.coherent) : this.mem.deviceRead(a, buf, off, len, this.coherent);
     if (!ok) {
       this.log.error(this.name, `DMA ${isWrite ? "write" : "read"} of ${len} bytes at 0x${a.toString(16)} hit no memory (master abort)`);
       return false;
     }
-    if (this.observer) this.observer.onDeviceAccess(this, a, len, isWrite);
+    if (this.observer) this.observer.onDeviceAccess(this, a, len, isWrite, busAddr);
     return true;
   }
 }

@@ -5,6 +5,10 @@
  * The pair exists for the coherence lesson: the same driver runs on `x86-coherent` (device DMA
  * snoops the CPU caches, so a missing dma_sync_* goes unnoticed) and on `arm64-noncoherent`
  * (it does not, so the same bug returns stale bytes), with identical devices on both.
+ *
+ * `x86-iommu` and `arm64-iommu` are the same two machines with an IOMMU in front of every DMA
+ * port, for the isolation lessons; each uses Linux's default invalidation policy for its
+ * architecture (lazy flush queue on x86, strict on arm64).
  */
 
 import { MachineConfigError, parseMachineObject } from "./load.ts";
@@ -13,7 +17,7 @@ import type { MachineDesc, MachineInput } from "./schema.ts";
 
 const EDU = { slot: 3, model: "edu", irq: 11, msi: true } as const;
 
-const INPUTS: readonly MachineInput[] = [
+const INPUTS: MachineInput[] = [
   {
     name: "x86-coherent",
     description: "x86-like PC: 2 CPUs, 4 GiB RAM (2 GiB below and above the 32-bit hole), cache-coherent DMA, edu at 00:03.0",
@@ -46,6 +50,16 @@ const INPUTS: readonly MachineInput[] = [
     pci: { devices: [EDU] },
   },
 ];
+
+// The IOMMU variants: the same machine plus the remapping unit (registers at 0xfed90000, as
+// VT-d's DRHD usually sits, fault interrupt on line 20).
+const withIommu = (m: MachineInput, name: string, what: string): MachineInput => ({
+  ...m,
+  name,
+  description: `${m.description}, behind an IOMMU (${what})`,
+  iommu: { base: "0xfed90000", irq: 20, iotlb: { entries: 64, ways: 4 } },
+});
+INPUTS.push(withIommu(INPUTS[0]!, "x86-iommu", "lazy invalidation"), withIommu(INPUTS[1]!, "arm64-iommu", "strict invalidation"));
 
 // Parsed once at load: a broken profile is a simulator bug and should fail every test at once.
 const PROFILES = new Map<string, MachineDesc>(
@@ -83,5 +97,6 @@ export function describeMachine(desc: MachineDesc): string {
     plural(desc.pci.devices.length, "PCI device"),
   ];
   if (desc.platform.length > 0) parts.push(plural(desc.platform.length, "platform device"));
+  if (desc.iommu) parts.push(`IOMMU (${desc.iommu.policy})`);
   return `${desc.name}: ${parts.join(", ")}`;
 }

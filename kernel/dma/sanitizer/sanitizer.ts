@@ -157,11 +157,11 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
 
   // ---------------------------------------------------------------- device side
 
-  onDeviceAccess(port: DmaPort, addr: number, len: number, isWrite: boolean): void {
+  onDeviceAccess(port: DmaPort, addr: number, len: number, isWrite: boolean, busAddr: number = addr): void {
     if (!this.k.platform.isRam(addr, len)) return; // MSI doorbells, peer MMIO: not memory
     let dev = this.ports.get(port);
     if (dev === undefined) dev = this.resolvePort(port);
-    this.deviceAccess(dev, port.name, port.coherent, addr, len, isWrite);
+    this.deviceAccess(dev, port.name, port.coherent, addr, len, isWrite, busAddr);
   }
 
   /** Name the kernel device behind a port, once. */
@@ -180,13 +180,15 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
   }
 
   /**
-   * A device accessed RAM at bus address [addr, addr+len) (after the access). `dev` null: the
-   * kernel cannot name it, so only the effects are checked.
+   * A device accessed RAM at physical address [addr, addr+len) (after the access), issuing bus
+   * address `busAddr` (an IOVA behind an IOMMU). Ownership is a question about the device's
+   * mappings, which dma-debug keys by bus address; the effects (stale bytes) happen in RAM.
+   * `dev` null: the kernel cannot name it, so only the effects are checked.
    */
-  deviceAccess(dev: device | null, name: string, coherent: boolean, addr: number, len: number, isWrite: boolean): void {
+  deviceAccess(dev: device | null, name: string, coherent: boolean, addr: number, len: number, isWrite: boolean, busAddr: number = addr): void {
     this.stats.device_accesses++;
     this.deviceSeq++;
-    const e = dev !== null ? this.deviceOwnership(dev, addr, len, isWrite) : null;
+    const e = dev !== null ? this.deviceOwnership(dev, busAddr, len, isWrite) : null;
     if (coherent) return;
     if (isWrite) this.shadowDeviceWrite(addr, len, e, dev?.name ?? name);
     else this.staleDeviceRead(dev, name, addr, len, e);

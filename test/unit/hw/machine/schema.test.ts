@@ -44,9 +44,9 @@ function issueAt(text: string, path: string, line: number, file = "m.yaml"): Mac
 }
 
 describe("built-in profiles", () => {
-  it("lists both profiles with one-line descriptions", () => {
+  it("lists the profiles with one-line descriptions", () => {
     const names = listProfiles().map((p) => p.name);
-    expect(names).toEqual(["x86-coherent", "arm64-noncoherent"]);
+    expect(names).toEqual(["x86-coherent", "arm64-noncoherent", "x86-iommu", "arm64-iommu"]);
     for (const p of listProfiles()) {
       expect(p.description.length).toBeGreaterThan(0);
       expect(p.description).not.toContain("\n");
