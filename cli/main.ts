@@ -17,7 +17,7 @@ import { runScenario } from "../sim/run.ts";
 import { reportToJson, type RunReport } from "../sim/report.ts";
 import { MachineConfigError, parseMachineText } from "../hw/machine/load.ts";
 import { getProfile, isProfileName, listProfiles } from "../hw/machine/profiles.ts";
-import type { MachineDesc } from "../hw/machine/schema.ts";
+import { IOMMU_POLICIES, type IommuPolicy, type MachineDesc } from "../hw/machine/schema.ts";
 import { parseScenarioFile } from "../sim/scenario-file.ts";
 import { writeFileAtomic } from "./artifacts.ts";
 import { formatSummary } from "./summary.ts";
@@ -44,6 +44,7 @@ interface RunOptions {
   json?: boolean;
   logLevel: (typeof LOG_LEVELS)[number];
   out?: string;
+  iommu?: IommuPolicy;
 }
 
 export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<number> {
@@ -68,6 +69,7 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
     .option("--json", "print the report as JSON on stdout")
     .option("--out <dir>", "write the run's artifacts there: report.json, dmesg.txt, trace.json (with tracing)")
     .addOption(new Option("--log-level <level>", "kernel log level printed on stderr").choices(LOG_LEVELS).default("warn"))
+    .addOption(new Option("--iommu <policy>", "how the kernel uses the machine's IOMMU (its command line: intel_iommu=off, iommu.passthrough, iommu.strict)").choices(IOMMU_POLICIES))
     .action(async (scenario: string, opts: RunOptions) => {
       code = await runCommand(scenario, opts, io);
     });
@@ -97,7 +99,7 @@ async function runCommand(arg: string, opts: RunOptions, io: CliIo): Promise<num
   const scenario = findScenario(scenarioName);
   if (!scenario) throw new UsageError(`unknown scenario "${scenarioName}" (see dmasim list)`);
   const seed = opts.seed !== undefined ? parseSeed(opts.seed) : (fileSeed ?? 1);
-  const machine = opts.machine ? loadMachine(opts.machine) : (fileMachine ?? getProfile(scenario.defaultMachine));
+  const machine = withIommuPolicy(opts.machine ? loadMachine(opts.machine) : (fileMachine ?? getProfile(scenario.defaultMachine)), opts.iommu);
   const result = await runScenario(scenario, {
     machine,
     seed,
@@ -134,6 +136,16 @@ function resolveScenarioArg(arg: string): { scenarioName: string; fileMachine?: 
   if (ext !== ".yaml" && ext !== ".yml" && ext !== ".json") return { scenarioName: arg };
   const f = parseScenarioFile(readText(arg), arg, SCENARIOS.map((s) => s.name));
   return { scenarioName: f.scenario, fileMachine: f.machine, fileSeed: f.seed };
+}
+
+/** The machine with the kernel's IOMMU policy overridden (--iommu), as a boot parameter would. */
+function withIommuPolicy(m: MachineDesc, policy: IommuPolicy | undefined): MachineDesc {
+  if (policy === undefined) return m;
+  if (!m.iommu) {
+    const withOne = listProfiles().filter((p) => p.iommu).map((p) => p.name).join(", ");
+    throw new UsageError(`--iommu: machine "${m.name}" has no IOMMU (profiles with one: ${withOne}; or add an iommu: section to the machine file)`);
+  }
+  return { ...m, iommu: { ...m.iommu, policy } };
 }
 
 function loadMachine(spec: string): MachineDesc {

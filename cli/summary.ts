@@ -5,6 +5,8 @@ function us(ns: number): string {
   return `${(ns / 1000).toFixed(3)} us`;
 }
 
+const SHOWN_PER_KIND = 5;
+
 export function formatSummary(r: RunReport): string {
   const lines: string[] = [];
   lines.push(`${r.scenario} on ${r.machine} (seed ${r.seed}): ${r.ok ? "OK" : "FAILED"}`);
@@ -20,12 +22,20 @@ export function formatSummary(r: RunReport): string {
   if (r.findings.length === 0) lines.push("  findings: none");
   else {
     lines.push(`  findings: ${r.findings.length}`);
+    // A rogue device can fault thousands of times: show the first few of each kind; --json has all.
+    const shown = new Map<string, number>();
     for (const f of r.findings) {
+      const n = (shown.get(f.kind) ?? 0) + 1;
+      shown.set(f.kind, n);
+      if (n > SHOWN_PER_KIND) continue;
       // Checker messages carry their own "DMA-API: <driver> <device>: " prefix for dmesg; the
       // summary already names driver and device, so drop the repeat.
       const msg = f.message.replace(/^DMA-(API|SAN): \S+ \S+: /, "");
       lines.push(`    [${f.kind}] ${f.driver ? `${f.driver} ` : ""}${f.device ? `${f.device}: ` : ""}${msg}`);
       lines.push(`      fix: ${f.fix}`);
+    }
+    for (const [kind, n] of shown) {
+      if (n > SHOWN_PER_KIND) lines.push(`    ... and ${n - SHOWN_PER_KIND} more [${kind}] (all of them in --json)`);
     }
   }
   if (r.guestErrors.length) {
@@ -36,6 +46,10 @@ export function formatSummary(r: RunReport): string {
   const irqs = s.interrupts.map((i) => `${i.name || `irq ${i.irq}`} x${i.count}`).join(", ") || "none";
   lines.push(`  virtual time ${us(r.virtualTimeNs)}; CPU busy ${s.cpuBusyNs.map(us).join(" / ")}; DMA busy ${us(s.dmaBusyNs)}`);
   lines.push(`  interrupts: ${irqs}; DMA read ${s.dmaBytesRead} B, written ${s.dmaBytesWritten} B; MMIO ${s.mmioReads} reads, ${s.mmioWrites} writes`);
+  if (s.iommu) {
+    const t = s.iommu;
+    lines.push(`  iommu: ${t.translations} translations, IOTLB ${t.hits} hits / ${t.misses} misses, ${t.walks} walks, ${s.iommuFaults} faults (${t.faultsDropped} dropped by the full fault log), ${t.invalidations} invalidations`);
+  }
   lines.push(`  cache: L1 ${s.cache.l1Hits} hits / ${s.cache.l1Misses} misses, ${s.cache.cleanedLines} lines cleaned, ${s.cache.invalidatedLines} invalidated, ${s.cache.writebacks} write-backs`);
   return lines.join("\n") + "\n";
 }

@@ -25,7 +25,10 @@ export interface RunStats {
     invalidatedLines: number;
   };
   readonly dma: Record<string, number>;
+  /** Transactions the IOMMU aborted (all of them, including those its fault log dropped). */
   readonly iommuFaults: number;
+  /** The IOMMU's counters (translations, IOTLB hits/misses, walks, faults, invalidations), or null without one. */
+  readonly iommu: Record<string, number> | null;
   readonly events: number;
   readonly residentRamBytes: number;
 }

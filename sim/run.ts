@@ -108,7 +108,8 @@ function collectStats(k: Kernel, board: Board): RunStats {
       invalidatedLines: m.invalidatedLines,
     },
     dma: { ...dma_stats(k) } as unknown as Record<string, number>,
-    iommuFaults: 0,
+    iommuFaults: board.iommu?.stats.faults ?? 0,
+    iommu: board.iommu ? { ...board.iommu.stats } : null,
     events: board.scheduler.executed,
     residentRamBytes: board.residentRamBytes,
   };
