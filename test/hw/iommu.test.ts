@@ -393,7 +393,7 @@ describe("iommu IOTLB", () => {
     r.iommu.translate(1, 0x8000, 64, false);
     r.iommu.translate(1, 0x8040, 64, true);
     r.iommu.translate(1, 0x8ff0, 16, false);
-    expect(r.iommu.stats).toMatchObject({ translations: 3, hits: 2, misses: 1, walks: 1, walkReads: 4, contextReads: 3, faults: 0 });
+    expect(r.iommu.stats).toMatchObject({ translations: 3, hits: 2, misses: 1, walks: 1, walkReads: 4, contextReads: 1, contextHits: 2, faults: 0 });
   });
 
   it("serves a stale translation after a page-table change until a global invalidation", () => {
@@ -541,5 +541,45 @@ describe("iommu reset", () => {
     expect(r.rd(CTX_BASE, 8)).toBe(0);
     expect(r.iommu.iotlb.occupancy).toBe(0);
     expect(r.info(0).f).toBe(false);
+  });
+});
+
+describe("iommu context and paging-structure caches (SPEC.md sections 3 and 4.4)", () => {
+  it("a new context entry is used at once, a changed one only after a DOMAIN or GLOBAL invalidation", () => {
+    const r = rig();
+    const a = r.newRoot();
+    const b = r.newRoot();
+    r.mapPage(a, 0x8000, 0x30000, P | RD | WR);
+    r.mapPage(b, 0x8000, 0x50000, P | RD | WR);
+    expect(r.iommu.translate(1, 0x8000, 4, false)).toBe(-1); // no context: faults, not cached
+    r.ctx(1, XLATE, 1, a);
+    expect(r.iommu.translate(1, 0x8000, 4, false)).toBe(0x30000);
+    r.ctx(1, XLATE, 2, b); // moved to domain 2 in RAM only
+    expect(r.iommu.translate(1, 0x8000, 4, false)).toBe(0x30000);
+    r.invalidate(DOMAIN, 1);
+    expect(r.iommu.translate(1, 0x8000, 4, false)).toBe(0x50000);
+    r.ctx(1, BLOCKED, 2, b);
+    r.invalidate(RANGE, 2, 0x8000, 1); // drops the IOTLB entry but leaves the cached context
+    expect(r.iommu.translate(1, 0x8000, 4, false)).toBe(0x50000); // walked again, still translated
+    r.invalidate(GLOBAL);
+    const before = r.iommu.stats.faults;
+    expect(r.iommu.translate(1, 0x8000, 4, false)).toBe(-1);
+    expect(r.iommu.stats.faults).toBe(before + 1);
+  });
+
+  it("an IOTLB miss under a known level-1 table reads one entry; a range invalidation forgets the table", () => {
+    const r = rig();
+    const root = r.newRoot();
+    r.ctx(1, XLATE, 1, root);
+    r.mapPage(root, 0x200000, 0x30000, P | RD | WR);
+    r.mapPage(root, 0x201000, 0x31000, P | RD | WR);
+    r.iommu.translate(1, 0x200000, 4, false);
+    expect(r.iommu.stats.walkReads).toBe(4);
+    expect(r.iommu.translate(1, 0x201000, 4, false)).toBe(0x31000);
+    expect(r.iommu.stats).toMatchObject({ walkReads: 5, pscHits: 1 });
+    r.invalidate(RANGE, 1, 0x3ff000, 1); // the frame's last page: drops the cached table
+    r.invalidate(RANGE, 1, 0x201000, 1);
+    expect(r.iommu.translate(1, 0x201000, 4, false)).toBe(0x31000);
+    expect(r.iommu.stats).toMatchObject({ walkReads: 9, pscHits: 1 });
   });
 });

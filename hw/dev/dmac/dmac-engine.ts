@@ -25,7 +25,29 @@ import type { DmaPort } from "../../dma/dma-port.ts";
 import type { BusMode, Interconnect } from "../../bus/interconnect.ts";
 import { DmacChannel, decodeDescriptor, type ParsedDescriptor } from "./dmac-channel.ts";
 import type { DmacPeripheral } from "./dmac-pport.ts";
-import * as R from "./dmac-regs.ts";
+// Named imports: a module namespace's properties load slowly in V8 (see hw/iommu/iommu.ts).
+import {
+  CH_INT_CHAIN_DONE,
+  CH_INT_DESC_DONE,
+  CH_INT_ERROR,
+  CH_MODE_BURST,
+  DESC_ALIGN,
+  DESC_F_IRQ,
+  DESC_F_LAST,
+  DESC_SIZE,
+  DESC_TYPE_DEV2MEM,
+  DESC_TYPE_MEM2DEV,
+  DESC_TYPE_MEM2MEM,
+  DMAC_BEAT_BYTES,
+  DMAC_MAX_UNIT_BYTES,
+  ERR_DESC_ALIGN,
+  ERR_DESC_FETCH,
+  ERR_DESC_INVALID,
+  ERR_NAMES,
+  ERR_READ,
+  ERR_WRITE,
+  PP_FIFO_DEPTH,
+} from "./dmac-regs.ts";
 
 const U_FETCH = 0;
 const U_M2M_BURST = 1;
@@ -61,7 +83,7 @@ export class DmacEngine {
   private rr: number;
   private ev: ScheduledEvent | null = null;
   private evAt = Infinity;
-  private readonly scratch = new Uint8Array(R.DMAC_MAX_UNIT_BYTES);
+  private readonly scratch = new Uint8Array(DMAC_MAX_UNIT_BYTES);
   private readonly view = new DataView(this.scratch.buffer);
   private readonly parsed: ParsedDescriptor = { src: 0, dst: 0, len: 0, flags: 0, next: 0 };
   private readonly portOf: (addr: number) => number;
@@ -93,8 +115,8 @@ export class DmacEngine {
     ch.curSrc = ch.curDst = 0;
     ch.stats.runStartNs = now;
     ch.stats.runEndNs = 0;
-    if (ch.descPtr % R.DESC_ALIGN !== 0) {
-      this.fail(ch, R.ERR_DESC_ALIGN, ch.descPtr, `descriptor address ${hex(ch.descPtr)} is not ${R.DESC_ALIGN}-byte aligned`);
+    if (ch.descPtr % DESC_ALIGN !== 0) {
+      this.fail(ch, ERR_DESC_ALIGN, ch.descPtr, `descriptor address ${hex(ch.descPtr)} is not ${DESC_ALIGN}-byte aligned`);
       return;
     }
     ch.active = true;
@@ -179,7 +201,7 @@ export class DmacEngine {
       return;
     }
     const beats = this.plan(ch);
-    this.uDur = (beats * R.DMAC_BEAT_BYTES) / bus.bytesPerNs;
+    this.uDur = (beats * DMAC_BEAT_BYTES) / bus.bytesPerNs;
     bus.dmaBegin(now, this.uDur, ch.mode as BusMode);
     this.uCh = pick;
     this.uGen = ch.gen;
@@ -190,47 +212,47 @@ export class DmacEngine {
 
   /** One beat per tenure outside burst mode, and in burst mode with BURST = 0. */
   private single(ch: DmacChannel): boolean {
-    return ch.mode !== R.CH_MODE_BURST || ch.burstBeats === 1;
+    return ch.mode !== CH_MODE_BURST || ch.burstBeats === 1;
   }
 
   /** Bytes the channel's next data unit moves. */
   private unitBytes(ch: DmacChannel): number {
-    const beat = R.DMAC_BEAT_BYTES;
+    const beat = DMAC_BEAT_BYTES;
     const single = this.single(ch);
     switch (ch.type) {
-      case R.DESC_TYPE_MEM2MEM:
+      case DESC_TYPE_MEM2MEM:
         if (single) return ch.held > 0 ? ch.held : Math.min(ch.len - ch.readDone, beat);
         return Math.min(ch.len - ch.readDone, (ch.burstBeats >> 1) * beat);
       default:
-        return Math.min(ch.len - ch.written, single ? beat : ch.burstBeats * beat, R.PP_FIFO_DEPTH);
+        return Math.min(ch.len - ch.written, single ? beat : ch.burstBeats * beat, PP_FIFO_DEPTH);
     }
   }
 
   private readyAt(ch: DmacChannel, now: number): number {
-    if (ch.needFetch || ch.type === R.DESC_TYPE_MEM2MEM) return now;
-    return this.host.ports[ch.port].readyAt(now, this.unitBytes(ch), ch.type === R.DESC_TYPE_MEM2DEV);
+    if (ch.needFetch || ch.type === DESC_TYPE_MEM2MEM) return now;
+    return this.host.ports[ch.port].readyAt(now, this.unitBytes(ch), ch.type === DESC_TYPE_MEM2DEV);
   }
 
   /** Decide the unit; returns its length in beats. */
   private plan(ch: DmacChannel): number {
-    const beat = R.DMAC_BEAT_BYTES;
+    const beat = DMAC_BEAT_BYTES;
     if (ch.needFetch) {
       this.uKind = U_FETCH;
-      this.uBytes = R.DESC_SIZE;
+      this.uBytes = DESC_SIZE;
       return 1;
     }
     const n = this.unitBytes(ch);
     this.uBytes = n;
     const beats = Math.ceil(n / beat);
     switch (ch.type) {
-      case R.DESC_TYPE_MEM2MEM:
+      case DESC_TYPE_MEM2MEM:
         if (!this.single(ch)) {
           this.uKind = U_M2M_BURST;
           return 2 * beats;
         }
         this.uKind = ch.held > 0 ? U_M2M_WRITE : U_M2M_READ;
         return beats;
-      case R.DESC_TYPE_MEM2DEV:
+      case DESC_TYPE_MEM2DEV:
         this.uKind = U_M2D;
         return beats;
       default:
@@ -260,27 +282,27 @@ export class DmacEngine {
         this.fetched(ch);
         return;
       case U_M2M_BURST:
-        if (!dma.read(ch.curSrc, this.scratch, 0, n)) return this.fail(ch, R.ERR_READ, ch.curSrc, `data read of ${n} bytes at ${hex(ch.curSrc)} failed (bus error)`);
-        if (!dma.write(ch.curDst, this.scratch, 0, n)) return this.fail(ch, R.ERR_WRITE, ch.curDst, `data write of ${n} bytes at ${hex(ch.curDst)} failed (bus error)`);
+        if (!dma.read(ch.curSrc, this.scratch, 0, n)) return this.fail(ch, ERR_READ, ch.curSrc, `data read of ${n} bytes at ${hex(ch.curSrc)} failed (bus error)`);
+        if (!dma.write(ch.curDst, this.scratch, 0, n)) return this.fail(ch, ERR_WRITE, ch.curDst, `data write of ${n} bytes at ${hex(ch.curDst)} failed (bus error)`);
         ch.readDone += n;
         ch.curSrc += n;
         this.delivered(ch, n, true);
         break;
       case U_M2M_READ:
-        if (!dma.read(ch.curSrc, ch.holdBuf, 0, n)) return this.fail(ch, R.ERR_READ, ch.curSrc, `data read of ${n} bytes at ${hex(ch.curSrc)} failed (bus error)`);
+        if (!dma.read(ch.curSrc, ch.holdBuf, 0, n)) return this.fail(ch, ERR_READ, ch.curSrc, `data read of ${n} bytes at ${hex(ch.curSrc)} failed (bus error)`);
         ch.held = n;
         ch.readDone += n;
         ch.curSrc += n;
         return;
       case U_M2M_WRITE:
-        if (!dma.write(ch.curDst, ch.holdBuf, 0, n)) return this.fail(ch, R.ERR_WRITE, ch.curDst, `data write of ${n} bytes at ${hex(ch.curDst)} failed (bus error)`);
+        if (!dma.write(ch.curDst, ch.holdBuf, 0, n)) return this.fail(ch, ERR_WRITE, ch.curDst, `data write of ${n} bytes at ${hex(ch.curDst)} failed (bus error)`);
         ch.held = 0;
         this.delivered(ch, n, true);
         break;
       case U_M2D: {
         const port = this.host.ports[ch.port];
         if (port.readyAt(now, n, true) > now) return; // the CPU filled the FIFO meanwhile: retry
-        if (!dma.read(ch.curSrc, this.scratch, 0, n)) return this.fail(ch, R.ERR_READ, ch.curSrc, `data read of ${n} bytes at ${hex(ch.curSrc)} failed (bus error)`);
+        if (!dma.read(ch.curSrc, this.scratch, 0, n)) return this.fail(ch, ERR_READ, ch.curSrc, `data read of ${n} bytes at ${hex(ch.curSrc)} failed (bus error)`);
         port.push(now, this.scratch, 0, n);
         ch.readDone += n;
         ch.curSrc += n;
@@ -291,7 +313,7 @@ export class DmacEngine {
         const port = this.host.ports[ch.port];
         if (port.readyAt(now, n, false) > now) return;
         port.pull(now, this.scratch, 0, n);
-        if (!dma.write(ch.curDst, this.scratch, 0, n)) return this.fail(ch, R.ERR_WRITE, ch.curDst, `data write of ${n} bytes at ${hex(ch.curDst)} failed (bus error)`);
+        if (!dma.write(ch.curDst, this.scratch, 0, n)) return this.fail(ch, ERR_WRITE, ch.curDst, `data write of ${n} bytes at ${hex(ch.curDst)} failed (bus error)`);
         ch.readDone += n;
         this.delivered(ch, n, true);
       }
@@ -307,14 +329,14 @@ export class DmacEngine {
 
   private fetched(ch: DmacChannel): void {
     const at = ch.curDesc;
-    if (!this.host.dma.read(at, this.scratch, 0, R.DESC_SIZE)) {
-      this.fail(ch, R.ERR_DESC_FETCH, at, `descriptor fetch at ${hex(at)} failed (bus error)`);
+    if (!this.host.dma.read(at, this.scratch, 0, DESC_SIZE)) {
+      this.fail(ch, ERR_DESC_FETCH, at, `descriptor fetch at ${hex(at)} failed (bus error)`);
       return;
     }
     const p = this.parsed;
     const why = decodeDescriptor(this.view, p, this.portOf);
     if (why !== null) {
-      this.fail(ch, R.ERR_DESC_INVALID, at, `invalid descriptor at ${hex(at)}: ${why}`);
+      this.fail(ch, ERR_DESC_INVALID, at, `invalid descriptor at ${hex(at)}: ${why}`);
       return;
     }
     ch.len = p.len;
@@ -324,17 +346,17 @@ export class DmacEngine {
     ch.curDst = p.dst;
     ch.readDone = ch.written = ch.held = 0;
     ch.needFetch = false;
-    ch.port = ch.type === R.DESC_TYPE_MEM2DEV ? this.portOf(p.dst) : ch.type === R.DESC_TYPE_DEV2MEM ? this.portOf(p.src) : -1;
+    ch.port = ch.type === DESC_TYPE_MEM2DEV ? this.portOf(p.dst) : ch.type === DESC_TYPE_DEV2MEM ? this.portOf(p.src) : -1;
   }
 
   private descriptorDone(ch: DmacChannel, now: number): void {
     ch.doneCount = (ch.doneCount + 1) >>> 0;
     ch.stats.descriptors++;
-    let bits = ch.flags & R.DESC_F_IRQ ? R.CH_INT_DESC_DONE : 0;
-    if (ch.flags & R.DESC_F_LAST) {
+    let bits = ch.flags & DESC_F_IRQ ? CH_INT_DESC_DONE : 0;
+    if (ch.flags & DESC_F_LAST) {
       ch.active = false;
       ch.stats.runEndNs = now;
-      bits |= R.CH_INT_CHAIN_DONE;
+      bits |= CH_INT_CHAIN_DONE;
     } else {
       ch.curDesc = ch.next;
     }
@@ -344,12 +366,12 @@ export class DmacEngine {
 
   /** Halt the channel on an error (SPEC.md section 7). */
   private fail(ch: DmacChannel, code: number, addr: number, msg: string): void {
-    this.host.guestError(`channel ${ch.index}: ${msg}; channel halted with error ${code} (${R.ERR_NAMES[code]})`);
+    this.host.guestError(`channel ${ch.index}: ${msg}; channel halted with error ${code} (${ERR_NAMES[code]})`);
     ch.active = false;
     ch.halted = true;
     ch.err = code;
     ch.errAddr = addr;
     ch.stats.runEndNs = this.ctx.scheduler.now;
-    this.host.raise(ch, R.CH_INT_ERROR);
+    this.host.raise(ch, CH_INT_ERROR);
   }
 }

@@ -25,7 +25,56 @@ import type { BusMaster, Interconnect } from "../../bus/interconnect.ts";
 import { DmacChannel, type DmacChannelStats } from "./dmac-channel.ts";
 import { DmacEngine, type DmacEngineHost } from "./dmac-engine.ts";
 import { PeripheralPort, type DmacPeripheral } from "./dmac-pport.ts";
-import * as R from "./dmac-regs.ts";
+// Named imports: a module namespace's properties load slowly in V8 (see hw/iommu/iommu.ts).
+import {
+  CH_BURST_MAX_LOG2,
+  CH_CTRL,
+  CH_CTRL_ABORT,
+  CH_CTRL_BURST_MASK,
+  CH_CTRL_BURST_SHIFT,
+  CH_CTRL_EN,
+  CH_CTRL_MODE_MASK,
+  CH_CTRL_MODE_SHIFT,
+  CH_CTRL_PAUSE,
+  CH_CTRL_VALID,
+  CH_CUR_DESC,
+  CH_CUR_DST,
+  CH_CUR_SRC,
+  CH_DESC,
+  CH_DONE_COUNT,
+  CH_ERR_ADDR,
+  CH_INT_ALL,
+  CH_INT_CHAIN_DONE,
+  CH_INT_ENABLE,
+  CH_INT_ERROR,
+  CH_INT_STATUS,
+  CH_RESIDUE,
+  CH_STATUS,
+  DMAC_BEAT_BYTES,
+  DMAC_CAPS_BEAT_SHIFT,
+  DMAC_CAPS_PPORTS_SHIFT,
+  DMAC_CH_BASE,
+  DMAC_CH_STRIDE,
+  DMAC_CTRL_ENABLE,
+  DMAC_CTRL_RESET,
+  DMAC_DEFAULT_CHANNELS,
+  DMAC_DEFAULT_PPORTS,
+  DMAC_ID_VALUE,
+  DMAC_MAX_CHANNELS,
+  DMAC_MAX_PPORTS,
+  DMAC_MIN_SIZE,
+  DMAC_PP_BASE,
+  DMAC_PP_STRIDE,
+  DMAC_REG_CAPS,
+  DMAC_REG_CTRL,
+  DMAC_REG_ID,
+  DMAC_REG_IRQ_STATUS,
+  PP_CTRL,
+  PP_CTRL_EN,
+  PP_CTRL_SOURCE,
+  PP_DATA,
+  PP_RATE,
+} from "./dmac-regs.ts";
 
 export interface DmacOptions {
   name?: string;
@@ -47,15 +96,15 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
  * Returns: a message for a configuration error, or null when the size is fine.
  */
 export function dmacSizeProblem(size: number): string | null {
-  if (!Number.isSafeInteger(size) || size < R.DMAC_MIN_SIZE) {
-    return `a dmac register window must be at least 4 KiB (0x${R.DMAC_MIN_SIZE.toString(16)}): its registers span 0x0..0x8ff and MMIO is mapped by pages; found ${Number.isSafeInteger(size) && size >= 0 ? hex(size) : String(size)}`;
+  if (!Number.isSafeInteger(size) || size < DMAC_MIN_SIZE) {
+    return `a dmac register window must be at least 4 KiB (0x${DMAC_MIN_SIZE.toString(16)}): its registers span 0x0..0x8ff and MMIO is mapped by pages; found ${Number.isSafeInteger(size) && size >= 0 ? hex(size) : String(size)}`;
   }
   return null;
 }
 
 /** Is `r` (offset within a channel block) one of the 64-bit registers? */
 function isWide(r: number): boolean {
-  return r === R.CH_DESC || r === R.CH_CUR_DESC || r === R.CH_CUR_SRC || r === R.CH_CUR_DST || r === R.CH_ERR_ADDR;
+  return r === CH_DESC || r === CH_CUR_DESC || r === CH_CUR_SRC || r === CH_CUR_DST || r === CH_ERR_ADDR;
 }
 
 export class DmacDevice implements BusMaster {
@@ -80,14 +129,14 @@ export class DmacDevice implements BusMaster {
     opts: DmacOptions = {},
   ) {
     this.name = opts.name ?? "dmac";
-    const size = opts.size ?? R.DMAC_MIN_SIZE;
+    const size = opts.size ?? DMAC_MIN_SIZE;
     const problem = dmacSizeProblem(size);
     if (problem) throw new RangeError(`${this.name}: ${problem}`);
-    const nch = opts.channels ?? R.DMAC_DEFAULT_CHANNELS;
-    const npp = opts.pports ?? R.DMAC_DEFAULT_PPORTS;
-    if (!Number.isInteger(nch) || nch < 1 || nch > R.DMAC_MAX_CHANNELS) throw new RangeError(`${this.name}: channels must be 1..${R.DMAC_MAX_CHANNELS}, got ${nch}`);
-    if (!Number.isInteger(npp) || npp < 0 || npp > R.DMAC_MAX_PPORTS) throw new RangeError(`${this.name}: pports must be 0..${R.DMAC_MAX_PPORTS}, got ${npp}`);
-    for (let i = 0; i < nch; i++) this.channels.push(new DmacChannel(i, R.DMAC_BEAT_BYTES));
+    const nch = opts.channels ?? DMAC_DEFAULT_CHANNELS;
+    const npp = opts.pports ?? DMAC_DEFAULT_PPORTS;
+    if (!Number.isInteger(nch) || nch < 1 || nch > DMAC_MAX_CHANNELS) throw new RangeError(`${this.name}: channels must be 1..${DMAC_MAX_CHANNELS}, got ${nch}`);
+    if (!Number.isInteger(npp) || npp < 0 || npp > DMAC_MAX_PPORTS) throw new RangeError(`${this.name}: pports must be 0..${DMAC_MAX_PPORTS}, got ${npp}`);
+    for (let i = 0; i < nch; i++) this.channels.push(new DmacChannel(i, DMAC_BEAT_BYTES));
     for (let p = 0; p < npp; p++) {
       this.ports.push(new PeripheralPort());
       this.endpoints.push(this.ports[p]);
@@ -103,7 +152,7 @@ export class DmacDevice implements BusMaster {
       },
       ports: this.endpoints,
       portOf: (addr) => this.portOf(addr),
-      enabled: () => (this.ctrl & R.DMAC_CTRL_ENABLE) !== 0,
+      enabled: () => (this.ctrl & DMAC_CTRL_ENABLE) !== 0,
       raise: (ch, bits) => this.raise(ch, bits),
       guestError: (msg) => this.guestError(msg),
     };
@@ -128,7 +177,7 @@ export class DmacDevice implements BusMaster {
 
   /** Bus address of peripheral port `p`'s PP_DATA register: what descriptors name. */
   portAddress(p: number): number {
-    return this.region.base + R.DMAC_PP_BASE + p * R.DMAC_PP_STRIDE + R.PP_DATA;
+    return this.region.base + DMAC_PP_BASE + p * DMAC_PP_STRIDE + PP_DATA;
   }
 
   channelStats(ch: number): Readonly<DmacChannelStats> {
@@ -164,25 +213,25 @@ export class DmacDevice implements BusMaster {
   // ------------------------------------------------------------------ decode (SPEC.md section 3)
 
   private portOf(addr: number): number {
-    const rel = addr - this.region.base - R.DMAC_PP_BASE;
-    if (rel < 0 || rel % R.DMAC_PP_STRIDE !== R.PP_DATA) return -1;
-    const p = rel / R.DMAC_PP_STRIDE;
+    const rel = addr - this.region.base - DMAC_PP_BASE;
+    if (rel < 0 || rel % DMAC_PP_STRIDE !== PP_DATA) return -1;
+    const p = rel / DMAC_PP_STRIDE;
     return p < this.ports.length ? p : -1;
   }
 
   /** Which block an offset is in: [kind, index, offset within the block]. */
   private locate(off: number): [kind: "global" | "ch" | "pp" | "none", index: number, reg: number] {
-    if (off < R.DMAC_CH_BASE) return ["global", 0, off];
-    const chEnd = R.DMAC_CH_BASE + this.channels.length * R.DMAC_CH_STRIDE;
-    if (off < chEnd) return ["ch", Math.floor((off - R.DMAC_CH_BASE) / R.DMAC_CH_STRIDE), (off - R.DMAC_CH_BASE) % R.DMAC_CH_STRIDE];
-    const ppEnd = R.DMAC_PP_BASE + this.ports.length * R.DMAC_PP_STRIDE;
-    if (off >= R.DMAC_PP_BASE && off < ppEnd) return ["pp", Math.floor((off - R.DMAC_PP_BASE) / R.DMAC_PP_STRIDE), (off - R.DMAC_PP_BASE) % R.DMAC_PP_STRIDE];
+    if (off < DMAC_CH_BASE) return ["global", 0, off];
+    const chEnd = DMAC_CH_BASE + this.channels.length * DMAC_CH_STRIDE;
+    if (off < chEnd) return ["ch", Math.floor((off - DMAC_CH_BASE) / DMAC_CH_STRIDE), (off - DMAC_CH_BASE) % DMAC_CH_STRIDE];
+    const ppEnd = DMAC_PP_BASE + this.ports.length * DMAC_PP_STRIDE;
+    if (off >= DMAC_PP_BASE && off < ppEnd) return ["pp", Math.floor((off - DMAC_PP_BASE) / DMAC_PP_STRIDE), (off - DMAC_PP_BASE) % DMAC_PP_STRIDE];
     return ["none", 0, off];
   }
 
   /** Does a `size`-byte access at block offset `r` decode? */
   private sizeOk(kind: string, r: number, size: number): boolean {
-    if (kind === "pp" && r === R.PP_DATA) return true;
+    if (kind === "pp" && r === PP_DATA) return true;
     if (kind === "ch" && size === 8) return isWide(r) && (r & 7) === 0;
     if (kind === "ch" && size === 4) return true;
     return size === 4;
@@ -194,10 +243,10 @@ export class DmacDevice implements BusMaster {
     if (kind === "none" || (r & (size - 1)) !== 0 || !this.sizeOk(kind, r, size)) return -1;
     if (kind === "global") {
       switch (r) {
-        case R.DMAC_REG_ID: return R.DMAC_ID_VALUE;
-        case R.DMAC_REG_CAPS: return this.channels.length | (this.ports.length << R.DMAC_CAPS_PPORTS_SHIFT) | (Math.log2(R.DMAC_BEAT_BYTES) << R.DMAC_CAPS_BEAT_SHIFT);
-        case R.DMAC_REG_CTRL: return this.ctrl;
-        case R.DMAC_REG_IRQ_STATUS: return this.irqSummary();
+        case DMAC_REG_ID: return DMAC_ID_VALUE;
+        case DMAC_REG_CAPS: return this.channels.length | (this.ports.length << DMAC_CAPS_PPORTS_SHIFT) | (Math.log2(DMAC_BEAT_BYTES) << DMAC_CAPS_BEAT_SHIFT);
+        case DMAC_REG_CTRL: return this.ctrl;
+        case DMAC_REG_IRQ_STATUS: return this.irqSummary();
         default: return -1;
       }
     }
@@ -210,12 +259,12 @@ export class DmacDevice implements BusMaster {
         return r === base ? v >>> 0 : Math.floor(v / HI) >>> 0;
       }
       switch (r) {
-        case R.CH_CTRL: return ch.ctrlValue();
-        case R.CH_STATUS: return ch.statusValue(this.engine.inFlight === i);
-        case R.CH_RESIDUE: return ch.residue;
-        case R.CH_INT_STATUS: return ch.intStatus;
-        case R.CH_INT_ENABLE: return ch.intEnable;
-        case R.CH_DONE_COUNT: return ch.doneCount;
+        case CH_CTRL: return ch.ctrlValue();
+        case CH_STATUS: return ch.statusValue(this.engine.inFlight === i);
+        case CH_RESIDUE: return ch.residue;
+        case CH_INT_STATUS: return ch.intStatus;
+        case CH_INT_ENABLE: return ch.intEnable;
+        case CH_DONE_COUNT: return ch.doneCount;
         default: return -1;
       }
     }
@@ -224,17 +273,17 @@ export class DmacDevice implements BusMaster {
 
   private wide(ch: DmacChannel, r: number): number {
     switch (r) {
-      case R.CH_DESC: return ch.descPtr;
-      case R.CH_CUR_DESC: return ch.curDesc;
-      case R.CH_CUR_SRC: return ch.curSrc;
-      case R.CH_CUR_DST: return ch.curDst;
+      case CH_DESC: return ch.descPtr;
+      case CH_CUR_DESC: return ch.curDesc;
+      case CH_CUR_SRC: return ch.curSrc;
+      case CH_CUR_DST: return ch.curDst;
       default: return ch.errAddr;
     }
   }
 
   private mmioRead(off: number, size: AccessSize): number {
     const [kind, i, r] = this.locate(off);
-    if (kind === "pp" && r === R.PP_DATA) return this.pioRead(i, size);
+    if (kind === "pp" && r === PP_DATA) return this.pioRead(i, size);
     const v = this.regValue(off, size);
     if (v >= 0) return v;
     this.guestError(`${size}-byte read at ${hex(off)} returns all ones: ${this.why(kind, r, size)}`);
@@ -261,22 +310,22 @@ export class DmacDevice implements BusMaster {
   }
 
   private writeGlobal(off: number, v: number): void {
-    if (off !== R.DMAC_REG_CTRL) {
+    if (off !== DMAC_REG_CTRL) {
       this.guestError(`write of ${hex(v)} to read-only register at ${hex(off)} ignored`);
       return;
     }
-    if (v & ~(R.DMAC_CTRL_ENABLE | R.DMAC_CTRL_RESET)) this.guestError(`CTRL write ${hex(v)}: reserved bits set, dropped`);
-    if (v & R.DMAC_CTRL_RESET) {
+    if (v & ~(DMAC_CTRL_ENABLE | DMAC_CTRL_RESET)) this.guestError(`CTRL write ${hex(v)}: reserved bits set, dropped`);
+    if (v & DMAC_CTRL_RESET) {
       this.reset();
       return;
     }
-    this.ctrl = v & R.DMAC_CTRL_ENABLE;
+    this.ctrl = v & DMAC_CTRL_ENABLE;
     if (this.ctrl) this.engine.kick();
   }
 
   private writeChannel(ch: DmacChannel, r: number, lo: number, hi: number, size: number): void {
     const base = r & ~7;
-    if (base === R.CH_DESC) {
+    if (base === CH_DESC) {
       if (ch.active) {
         this.guestError(`channel ${ch.index}: DESC written while the channel is active: ignored`);
         return;
@@ -287,16 +336,16 @@ export class DmacDevice implements BusMaster {
       return;
     }
     switch (r) {
-      case R.CH_CTRL:
+      case CH_CTRL:
         this.writeCtrl(ch, lo);
         return;
-      case R.CH_INT_STATUS:
+      case CH_INT_STATUS:
         ch.intStatus = (ch.intStatus & ~lo) >>> 0;
         this.updateIrq();
         return;
-      case R.CH_INT_ENABLE:
-        if (lo & ~R.CH_INT_ALL) this.guestError(`channel ${ch.index}: INT_ENABLE write ${hex(lo)}: reserved bits set, dropped`);
-        ch.intEnable = lo & R.CH_INT_ALL;
+      case CH_INT_ENABLE:
+        if (lo & ~CH_INT_ALL) this.guestError(`channel ${ch.index}: INT_ENABLE write ${hex(lo)}: reserved bits set, dropped`);
+        ch.intEnable = lo & CH_INT_ALL;
         this.updateIrq();
         return;
       default:
@@ -306,29 +355,29 @@ export class DmacDevice implements BusMaster {
 
   /** CH_CTRL (SPEC.md section 3.2): ABORT first, then mode/burst, PAUSE and EN. */
   private writeCtrl(ch: DmacChannel, v: number): void {
-    if (v & ~R.CH_CTRL_VALID) this.guestError(`channel ${ch.index}: CTRL write ${hex(v)}: reserved bits set, dropped`);
-    if (v & R.CH_CTRL_ABORT) {
+    if (v & ~CH_CTRL_VALID) this.guestError(`channel ${ch.index}: CTRL write ${hex(v)}: reserved bits set, dropped`);
+    if (v & CH_CTRL_ABORT) {
       this.engine.abort(ch);
-      ch.ctrl = (ch.ctrl & ~(R.CH_CTRL_EN | R.CH_CTRL_PAUSE)) >>> 0;
+      ch.ctrl = (ch.ctrl & ~(CH_CTRL_EN | CH_CTRL_PAUSE)) >>> 0;
       this.traceInstant("abort", ch.index);
       return;
     }
-    const modeBurst = R.CH_CTRL_MODE_MASK | R.CH_CTRL_BURST_MASK;
+    const modeBurst = CH_CTRL_MODE_MASK | CH_CTRL_BURST_MASK;
     let keep = v & modeBurst;
-    const mode = (v & R.CH_CTRL_MODE_MASK) >> R.CH_CTRL_MODE_SHIFT;
-    const burst = (v & R.CH_CTRL_BURST_MASK) >> R.CH_CTRL_BURST_SHIFT;
-    if (mode === 3 || burst > R.CH_BURST_MAX_LOG2) {
-      this.guestError(`channel ${ch.index}: CTRL write ${hex(v)}: ${mode === 3 ? "MODE 3 is reserved" : `BURST ${burst} exceeds ${R.CH_BURST_MAX_LOG2}`}; mode and burst unchanged`);
+    const mode = (v & CH_CTRL_MODE_MASK) >> CH_CTRL_MODE_SHIFT;
+    const burst = (v & CH_CTRL_BURST_MASK) >> CH_CTRL_BURST_SHIFT;
+    if (mode === 3 || burst > CH_BURST_MAX_LOG2) {
+      this.guestError(`channel ${ch.index}: CTRL write ${hex(v)}: ${mode === 3 ? "MODE 3 is reserved" : `BURST ${burst} exceeds ${CH_BURST_MAX_LOG2}`}; mode and burst unchanged`);
       keep = ch.ctrl & modeBurst;
     } else if (ch.active && keep !== (ch.ctrl & modeBurst)) {
       this.guestError(`channel ${ch.index}: MODE/BURST changed while the channel is active: ignored`);
       keep = ch.ctrl & modeBurst;
     }
     const wasPaused = ch.paused;
-    ch.ctrl = (keep | (v & R.CH_CTRL_PAUSE)) >>> 0;
-    if (ch.active && !(v & R.CH_CTRL_EN)) this.guestError(`channel ${ch.index}: EN cleared while active: ignored (write ABORT to stop a channel)`);
-    if (!ch.active && v & R.CH_CTRL_EN) {
-      if (!(this.ctrl & R.DMAC_CTRL_ENABLE)) {
+    ch.ctrl = (keep | (v & CH_CTRL_PAUSE)) >>> 0;
+    if (ch.active && !(v & CH_CTRL_EN)) this.guestError(`channel ${ch.index}: EN cleared while active: ignored (write ABORT to stop a channel)`);
+    if (!ch.active && v & CH_CTRL_EN) {
+      if (!(this.ctrl & DMAC_CTRL_ENABLE)) {
         this.guestError(`channel ${ch.index}: EN written while the controller is disabled (CTRL.ENABLE = 0): ignored`);
         return;
       }
@@ -345,17 +394,17 @@ export class DmacDevice implements BusMaster {
     const p = this.ports[i];
     const now = this.ctx.scheduler.now;
     switch (r) {
-      case R.PP_DATA: {
+      case PP_DATA: {
         const why = p.pioStore(now, value, size);
         if (why !== null) this.guestError(`port ${i}: PP_DATA write of ${size} bytes ignored: ${why}`);
         return;
       }
-      case R.PP_CTRL:
-        if (value & ~(R.PP_CTRL_EN | R.PP_CTRL_SOURCE)) this.guestError(`port ${i}: PP_CTRL write ${hex(value)}: reserved bits set, dropped`);
+      case PP_CTRL:
+        if (value & ~(PP_CTRL_EN | PP_CTRL_SOURCE)) this.guestError(`port ${i}: PP_CTRL write ${hex(value)}: reserved bits set, dropped`);
         p.writeCtrl(now, value >>> 0);
         this.engine.kick();
         return;
-      case R.PP_RATE:
+      case PP_RATE:
         p.writeRate(now, value >>> 0);
         this.engine.kick();
         return;
@@ -381,7 +430,7 @@ export class DmacDevice implements BusMaster {
 
   private raise(ch: DmacChannel, bits: number): void {
     ch.intStatus = (ch.intStatus | bits) >>> 0;
-    this.traceInstant(bits & R.CH_INT_ERROR ? "error" : bits & R.CH_INT_CHAIN_DONE ? "chain_done" : "desc_done", ch.index);
+    this.traceInstant(bits & CH_INT_ERROR ? "error" : bits & CH_INT_CHAIN_DONE ? "chain_done" : "desc_done", ch.index);
     this.updateIrq();
   }
 

@@ -32,7 +32,35 @@ import type { DeviceContext } from "../../core/device-context.ts";
 import type { ScheduledEvent } from "../../core/scheduler.ts";
 import { TRACE_PID_DEVICE, type TraceTrack } from "../../core/trace.ts";
 import type { AccessSize, MmioOps } from "../../mem/mmio.ts";
-import * as R from "./edu-regs.ts";
+// Named imports: a module namespace's properties load slowly in V8 (see hw/iommu/iommu.ts).
+import {
+  EDU_DEFAULT_DMA_BITS,
+  EDU_DMA_BUF_ADDR,
+  EDU_DMA_BUF_SIZE,
+  EDU_DMA_CMD_DIR,
+  EDU_DMA_CMD_IRQ,
+  EDU_DMA_CMD_MASK,
+  EDU_DMA_CMD_START,
+  EDU_DMA_NS_PER_BYTE,
+  EDU_DMA_SETUP_NS,
+  EDU_FACTORIAL_NS,
+  EDU_ID_VALUE,
+  EDU_IRQ_DMA,
+  EDU_IRQ_FACT,
+  EDU_REG_DMA_CMD,
+  EDU_REG_DMA_SRC,
+  EDU_REG_FACTORIAL,
+  EDU_REG_ID,
+  EDU_REG_IRQ_ACK,
+  EDU_REG_IRQ_RAISE,
+  EDU_REG_IRQ_STATUS,
+  EDU_REG_LIVENESS,
+  EDU_REG_STATUS,
+  EDU_STATUS_COMPUTING,
+  EDU_STATUS_IRQ_FACT,
+  EDU_STATUS_WRITABLE,
+  EDU_WIDE_REGS_START,
+} from "./edu-regs.ts";
 
 /** What the edu logic needs from the bus it sits on (QEMU's PCIDevice / SysBusDevice parts). */
 export interface EduHost {
@@ -97,7 +125,7 @@ export class EduCore {
   private irqStatus = 0;
   /** src, dst, count, cmd as (low, high) 32-bit halves. */
   private readonly dmaRegs = new Uint32Array(8);
-  private readonly buf = new Uint8Array(R.EDU_DMA_BUF_SIZE);
+  private readonly buf = new Uint8Array(EDU_DMA_BUF_SIZE);
   private factEvent: ScheduledEvent | null = null;
   private dmaEvent: ScheduledEvent | null = null;
   private dmaSeq = 0;
@@ -110,8 +138,8 @@ export class EduCore {
     private readonly host: EduHost,
     opts: EduCoreOptions = {},
   ) {
-    this.dmaBits = opts.dmaBits ?? R.EDU_DEFAULT_DMA_BITS;
-    this.factorialNs = opts.factorialNs ?? R.EDU_FACTORIAL_NS;
+    this.dmaBits = opts.dmaBits ?? EDU_DEFAULT_DMA_BITS;
+    this.factorialNs = opts.factorialNs ?? EDU_FACTORIAL_NS;
     this.jitter = opts.jitter ?? false;
     if (!Number.isInteger(this.dmaBits) || this.dmaBits < 1 || this.dmaBits > 64) {
       throw new RangeError(`${host.name}: dmaBits must be an integer in 1..64, got ${this.dmaBits}`);
@@ -171,19 +199,19 @@ export class EduCore {
   private regValue(off: number, size: AccessSize): number {
     if (!this.sizeOk(off, size)) return -1;
     switch (off) {
-      case R.EDU_REG_ID:
-        return R.EDU_ID_VALUE;
-      case R.EDU_REG_LIVENESS:
+      case EDU_REG_ID:
+        return EDU_ID_VALUE;
+      case EDU_REG_LIVENESS:
         return this.liveness;
-      case R.EDU_REG_FACTORIAL:
+      case EDU_REG_FACTORIAL:
         return this.fact;
-      case R.EDU_REG_STATUS:
+      case EDU_REG_STATUS:
         return this.status;
-      case R.EDU_REG_IRQ_STATUS:
+      case EDU_REG_IRQ_STATUS:
         return this.irqStatus;
       case 0x80: case 0x84: case 0x88: case 0x8c:
       case 0x90: case 0x94: case 0x98: case 0x9c: {
-        const i = (off - R.EDU_REG_DMA_SRC) >> 2;
+        const i = (off - EDU_REG_DMA_SRC) >> 2;
         return size === 4 ? this.dmaRegs[i] : this.dmaRegs[i] + this.dmaRegs[i + 1] * HI;
       }
       default:
@@ -202,26 +230,26 @@ export class EduCore {
     const lo = value >>> 0;
     const hi = size === 8 ? Math.floor(value / HI) >>> 0 : 0;
     switch (off) {
-      case R.EDU_REG_ID:
-      case R.EDU_REG_IRQ_STATUS:
+      case EDU_REG_ID:
+      case EDU_REG_IRQ_STATUS:
         this.guestError(`write of ${hex(value)} to read-only register at ${hex(off)} ignored`);
         break;
-      case R.EDU_REG_LIVENESS:
+      case EDU_REG_LIVENESS:
         this.liveness = ~lo >>> 0;
         break;
-      case R.EDU_REG_FACTORIAL:
+      case EDU_REG_FACTORIAL:
         this.factorialStart(lo);
         break;
-      case R.EDU_REG_STATUS:
-        this.status = (this.status & ~R.EDU_STATUS_WRITABLE) | (lo & R.EDU_STATUS_WRITABLE);
+      case EDU_REG_STATUS:
+        this.status = (this.status & ~EDU_STATUS_WRITABLE) | (lo & EDU_STATUS_WRITABLE);
         break;
-      case R.EDU_REG_IRQ_RAISE:
+      case EDU_REG_IRQ_RAISE:
         this.irqRaise(lo);
         break;
-      case R.EDU_REG_IRQ_ACK:
+      case EDU_REG_IRQ_ACK:
         this.irqAck(lo);
         break;
-      case R.EDU_REG_DMA_CMD:
+      case EDU_REG_DMA_CMD:
         this.dmaCommand(lo, hi);
         break;
       case 0x9c: // high half of DMA_CMD: reserved
@@ -237,29 +265,29 @@ export class EduCore {
   }
 
   private sizeOk(off: number, size: number): boolean {
-    if (off < R.EDU_WIDE_REGS_START) return size === 4;
+    if (off < EDU_WIDE_REGS_START) return size === 4;
     return size === 4 || (size === 8 && (off & 7) === 0);
   }
 
   private sizeRule(off: number): string {
-    return off < R.EDU_WIDE_REGS_START ? "registers below 0x80 take 4-byte accesses only" : "the DMA block takes aligned 4- or 8-byte accesses";
+    return off < EDU_WIDE_REGS_START ? "registers below 0x80 take 4-byte accesses only" : "the DMA block takes aligned 4- or 8-byte accesses";
   }
 
   private whyUnreadable(off: number, size: number): string {
     if (!this.sizeOk(off, size)) return `${size}-byte read at ${hex(off)} returns all ones: ${this.sizeRule(off)}`;
-    if (off === R.EDU_REG_IRQ_RAISE || off === R.EDU_REG_IRQ_ACK) return `read of write-only register at ${hex(off)} returns all ones`;
+    if (off === EDU_REG_IRQ_RAISE || off === EDU_REG_IRQ_ACK) return `read of write-only register at ${hex(off)} returns all ones`;
     return `read of unknown offset ${hex(off)} returns all ones`;
   }
 
   // ------------------------------------------------------------- factorial (SPEC.md section 4.2)
 
   private factorialStart(n: number): void {
-    if (this.status & R.EDU_STATUS_COMPUTING) {
+    if (this.status & EDU_STATUS_COMPUTING) {
       this.guestError(`FACTORIAL written (${hex(n)}) while a computation is running: ignored`);
       return;
     }
     this.fact = n;
-    this.status |= R.EDU_STATUS_COMPUTING;
+    this.status |= EDU_STATUS_COMPUTING;
     const ns = this.latency(this.factorialNs);
     this.factEvent = this.ctx.scheduler.after(ns, `${this.name}:factorial`, this.onFactorialDone);
     if (this.ctx.trace.enabled) {
@@ -270,8 +298,8 @@ export class EduCore {
   private factorialDone(): void {
     this.factEvent = null;
     this.fact = eduFactorial32(this.fact);
-    this.status &= ~R.EDU_STATUS_COMPUTING;
-    if (this.status & R.EDU_STATUS_IRQ_FACT) this.irqRaise(R.EDU_IRQ_FACT);
+    this.status &= ~EDU_STATUS_COMPUTING;
+    if (this.status & EDU_STATUS_IRQ_FACT) this.irqRaise(EDU_IRQ_FACT);
   }
 
   // ------------------------------------------------------------- interrupts (SPEC.md section 5)
@@ -295,7 +323,7 @@ export class EduCore {
   // ------------------------------------------------------------- DMA engine (SPEC.md section 6)
 
   private get dmaBusy(): boolean {
-    return (this.dmaRegs[DMA_CMD] & R.EDU_DMA_CMD_START) !== 0;
+    return (this.dmaRegs[DMA_CMD] & EDU_DMA_CMD_START) !== 0;
   }
 
   private reg64(i: number): number {
@@ -307,7 +335,7 @@ export class EduCore {
       this.guestError(`write to DMA register at ${hex(off)} while a transfer is running: ignored`);
       return;
     }
-    const i = (off - R.EDU_REG_DMA_SRC) >> 2;
+    const i = (off - EDU_REG_DMA_SRC) >> 2;
     this.dmaRegs[i] = lo;
     if (size === 8) this.dmaRegs[i + 1] = hi;
   }
@@ -317,24 +345,24 @@ export class EduCore {
       this.guestError(`DMA command ${hex(cmd)} written while a transfer is running: ignored`);
       return;
     }
-    if (!(cmd & R.EDU_DMA_CMD_START)) {
+    if (!(cmd & EDU_DMA_CMD_START)) {
       this.guestError(`DMA command ${hex(cmd)} without the start bit: ignored`);
       return;
     }
-    if (hi || cmd & ~R.EDU_DMA_CMD_MASK) this.guestError(`DMA command ${hex(cmd)}: reserved bits set, dropped`);
-    const toRam = (cmd & R.EDU_DMA_CMD_DIR) !== 0;
+    if (hi || cmd & ~EDU_DMA_CMD_MASK) this.guestError(`DMA command ${hex(cmd)}: reserved bits set, dropped`);
+    const toRam = (cmd & EDU_DMA_CMD_DIR) !== 0;
     const devAddr = this.reg64(toRam ? DMA_SRC : DMA_DST);
     const count = this.reg64(DMA_COUNT);
-    const end = R.EDU_DMA_BUF_ADDR + R.EDU_DMA_BUF_SIZE;
-    if (devAddr < R.EDU_DMA_BUF_ADDR || count > R.EDU_DMA_BUF_SIZE || devAddr + count > end) {
+    const end = EDU_DMA_BUF_ADDR + EDU_DMA_BUF_SIZE;
+    if (devAddr < EDU_DMA_BUF_ADDR || count > EDU_DMA_BUF_SIZE || devAddr + count > end) {
       this.guestError(
         `DMA ${toRam ? "source" : "destination"} range ${hex(devAddr)}+${hex(count)} is outside the buffer window ` +
-          `${hex(R.EDU_DMA_BUF_ADDR)}..${hex(end - 1)}: command ignored`,
+          `${hex(EDU_DMA_BUF_ADDR)}..${hex(end - 1)}: command ignored`,
       );
       return;
     }
-    this.dmaRegs[DMA_CMD] = cmd & R.EDU_DMA_CMD_MASK;
-    const ns = this.latency(R.EDU_DMA_SETUP_NS + count * R.EDU_DMA_NS_PER_BYTE);
+    this.dmaRegs[DMA_CMD] = cmd & EDU_DMA_CMD_MASK;
+    const ns = this.latency(EDU_DMA_SETUP_NS + count * EDU_DMA_NS_PER_BYTE);
     this.dmaEvent = this.ctx.scheduler.after(ns, `${this.name}:dma`, this.onDmaDone);
     this.host.dmaBusy(ns);
     if (this.ctx.trace.enabled) {
@@ -351,17 +379,17 @@ export class EduCore {
   private dmaDone(): void {
     this.dmaEvent = null;
     const cmd = this.dmaRegs[DMA_CMD];
-    const toRam = (cmd & R.EDU_DMA_CMD_DIR) !== 0;
+    const toRam = (cmd & EDU_DMA_CMD_DIR) !== 0;
     const count = this.reg64(DMA_COUNT);
-    const bufOff = this.reg64(toRam ? DMA_SRC : DMA_DST) - R.EDU_DMA_BUF_ADDR;
+    const bufOff = this.reg64(toRam ? DMA_SRC : DMA_DST) - EDU_DMA_BUF_ADDR;
     const ram = this.clampToMask(this.reg64(toRam ? DMA_DST : DMA_SRC), count);
     let ok = true;
     if (count > 0) ok = toRam ? this.host.dmaWrite(ram, this.buf, bufOff, count) : this.host.dmaRead(ram, this.buf, bufOff, count);
-    this.dmaRegs[DMA_CMD] = cmd & ~R.EDU_DMA_CMD_START;
+    this.dmaRegs[DMA_CMD] = cmd & ~EDU_DMA_CMD_START;
     if (this.ctx.trace.enabled) {
       this.ctx.trace.asyncEnd(this.trk(), "dma", "dma_transfer", this.traceId(), this.ctx.scheduler.now, { ok });
     }
-    if (cmd & R.EDU_DMA_CMD_IRQ) this.irqRaise(R.EDU_IRQ_DMA);
+    if (cmd & EDU_DMA_CMD_IRQ) this.irqRaise(EDU_IRQ_DMA);
   }
 
   /**

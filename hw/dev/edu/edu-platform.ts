@@ -19,7 +19,11 @@ import type { DmaPort } from "../../dma/dma-port.ts";
 import type { IrqLine } from "../../irq/intc.ts";
 import { MmioRegion, type AccessSize } from "../../mem/mmio.ts";
 import { EduCore, type EduCoreOptions, type EduHost } from "./edu-core.ts";
-import * as R from "./edu-regs.ts";
+// Named imports: a module namespace's properties load slowly in V8 (see hw/iommu/iommu.ts).
+import {
+  EDU_BAR0_SIZE,
+  EDU_DMA_REGS_END,
+} from "./edu-regs.ts";
 
 /** Smallest register window a machine file may give a platform edu. */
 export const EDU_PLATFORM_MIN_SIZE = 0x1000;
@@ -41,7 +45,7 @@ export interface EduPlatformOptions extends EduCoreOptions {
  */
 export function eduPlatformSizeProblem(size: number): string | null {
   if (!Number.isSafeInteger(size) || size < EDU_PLATFORM_MIN_SIZE) {
-    return `an edu register window must be at least 4 KiB (0x${EDU_PLATFORM_MIN_SIZE.toString(16)}): its registers span 0x0..0x${(R.EDU_DMA_REGS_END - 1).toString(16)} and MMIO is mapped by pages; found ${Number.isSafeInteger(size) && size >= 0 ? `0x${size.toString(16)}` : String(size)}`;
+    return `an edu register window must be at least 4 KiB (0x${EDU_PLATFORM_MIN_SIZE.toString(16)}): its registers span 0x0..0x${(EDU_DMA_REGS_END - 1).toString(16)} and MMIO is mapped by pages; found ${Number.isSafeInteger(size) && size >= 0 ? `0x${size.toString(16)}` : String(size)}`;
   }
   return null;
 }
@@ -60,7 +64,7 @@ export class EduPlatformDevice {
   constructor(ctx: DeviceContext, opts: EduPlatformOptions = {}) {
     this.name = opts.name ?? "edu";
     this.instance = opts.instance ?? 0;
-    const size = opts.size ?? R.EDU_BAR0_SIZE;
+    const size = opts.size ?? EDU_BAR0_SIZE;
     const problem = eduPlatformSizeProblem(size);
     if (problem) throw new RangeError(`${this.name}: ${problem}`);
     const host: EduHost = {

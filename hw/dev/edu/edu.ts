@@ -17,7 +17,14 @@ import { PciDevice } from "../../bus/pci.ts";
 import type { DeviceContext } from "../../core/device-context.ts";
 import { MmioRegion, type AccessSize } from "../../mem/mmio.ts";
 import { EduCore, type EduCoreOptions, type EduHost } from "./edu-core.ts";
-import * as R from "./edu-regs.ts";
+// Named imports: a module namespace's properties load slowly in V8 (see hw/iommu/iommu.ts).
+import {
+  EDU_BAR0_SIZE,
+  EDU_CLASS_CODE,
+  EDU_DEVICE_ID,
+  EDU_REVISION,
+  EDU_VENDOR_ID,
+} from "./edu-regs.ts";
 
 export { eduFactorial32 } from "./edu-core.ts";
 
@@ -32,10 +39,10 @@ export class EduDevice extends PciDevice {
 
   constructor(ctx: DeviceContext, opts: EduOptions = {}) {
     super(opts.name ?? "edu", ctx, {
-      vendor: R.EDU_VENDOR_ID,
-      device: R.EDU_DEVICE_ID,
-      revision: R.EDU_REVISION,
-      classCode: R.EDU_CLASS_CODE,
+      vendor: EDU_VENDOR_ID,
+      device: EDU_DEVICE_ID,
+      revision: EDU_REVISION,
+      classCode: EDU_CLASS_CODE,
       msi: opts.msi ?? true,
     });
     // The base class keeps its DMA and interrupt helpers protected; hand the core closures.
@@ -53,7 +60,7 @@ export class EduDevice extends PciDevice {
       },
     };
     this.core = new EduCore(ctx, host, opts);
-    this.declareBar(0, new MmioRegion(`${this.name}-mmio`, R.EDU_BAR0_SIZE, this.core.ops, [4, 8]));
+    this.declareBar(0, new MmioRegion(`${this.name}-mmio`, EDU_BAR0_SIZE, this.core.ops, [4, 8]));
   }
 
   /** Address lines the DMA engine drives. */
