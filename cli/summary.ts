@@ -47,8 +47,9 @@ export function formatSummary(r: RunReport): string {
   lines.push(`  virtual time ${us(r.virtualTimeNs)}; CPU busy ${s.cpuBusyNs.map(us).join(" / ")}; DMA busy ${us(s.dmaBusyNs)}`);
   lines.push(`  interrupts: ${irqs}; DMA read ${s.dmaBytesRead} B, written ${s.dmaBytesWritten} B; MMIO ${s.mmioReads} reads, ${s.mmioWrites} writes`);
   if (s.iommu) {
-    const t = s.iommu;
-    lines.push(`  iommu: ${t.translations} translations, IOTLB ${t.hits} hits / ${t.misses} misses, ${t.walks} walks, ${s.iommuFaults} faults (${t.faultsDropped} dropped by the full fault log), ${t.invalidations} invalidations`);
+    const io = s.iommu;
+    const t = io.hw ?? {};
+    lines.push(`  iommu (${io.policy}): ${t.translations ?? 0} translations, IOTLB ${t.hits ?? 0} hits / ${t.misses ?? 0} misses, ${t.walks ?? 0} walks, ${t.invalidations ?? 0} invalidations; ${io.faultsSeen} faults (${io.faultsDropped} dropped by the full fault log)`);
   }
   lines.push(`  cache: L1 ${s.cache.l1Hits} hits / ${s.cache.l1Misses} misses, ${s.cache.cleanedLines} lines cleaned, ${s.cache.invalidatedLines} invalidated, ${s.cache.writebacks} write-backs`);
   return lines.join("\n") + "\n";

@@ -4,6 +4,7 @@
  */
 
 import type { Finding } from "../kernel/core/findings.ts";
+import type { iommu_report_t } from "../kernel/iommu/fault-report.ts";
 import type { ScenarioCheck, CheckValue } from "./scenario.ts";
 
 export interface RunStats {
@@ -27,8 +28,12 @@ export interface RunStats {
   readonly dma: Record<string, number>;
   /** Transactions the IOMMU aborted (all of them, including those its fault log dropped). */
   readonly iommuFaults: number;
-  /** The IOMMU's counters (translations, IOTLB hits/misses, walks, faults, invalidations), or null without one. */
-  readonly iommu: Record<string, number> | null;
+  /**
+   * The IOMMU, or null without one: the kernel's policy and fault counters (seen by the
+   * simulator, recorded by the hardware, reported by the driver) and the hardware's counters
+   * (`hw`: translations, IOTLB hits/misses, walks, invalidations).
+   */
+  readonly iommu: iommu_report_t | null;
   readonly events: number;
   readonly residentRamBytes: number;
 }

@@ -3,6 +3,7 @@
  * scenario work and check, then add the teardown checks every scenario shares.
  */
 
+import { iommu_report } from "../kernel/iommu/fault-report.ts";
 import { Board } from "../hw/machine/board.ts";
 import type { MachineDesc } from "../hw/machine/schema.ts";
 import { boot } from "../kernel/platform/boot.ts";
@@ -109,7 +110,7 @@ function collectStats(k: Kernel, board: Board): RunStats {
     },
     dma: { ...dma_stats(k) } as unknown as Record<string, number>,
     iommuFaults: board.iommu?.stats.faults ?? 0,
-    iommu: board.iommu ? { ...board.iommu.stats } : null,
+    iommu: iommu_report(k),
     events: board.scheduler.executed,
     residentRamBytes: board.residentRamBytes,
   };

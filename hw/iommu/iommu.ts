@@ -525,7 +525,22 @@ export class Iommu implements DmaTranslator {
     return null;
   }
 
+  /**
+   * A register access happens at the accessing CPU's time, which may be past a pending
+   * invalidation's completion while its event has not run yet (the CPU is mid-way through a
+   * polling loop): the access then sees the invalidation done, as it would on hardware.
+   */
+  private settleInvalidation(): void {
+    const ev = this.invBusy;
+    if (ev !== null && ev.callback !== null && this.ctx.scheduler.now >= ev.time) {
+      const done = ev.callback;
+      this.ctx.scheduler.cancel(ev);
+      done();
+    }
+  }
+
   private mmioRead(off: number, size: AccessSize, quiet: boolean): number {
+    if (!quiet) this.settleInvalidation();
     const d = this.decode(off, size);
     if (!d) {
       if (!quiet) this.ctx.log.error(this.name, `${size}-byte read at 0x${hex(off)} decodes no register`);
@@ -538,6 +553,7 @@ export class Iommu implements DmaTranslator {
   }
 
   private mmioWrite(off: number, value: number, size: AccessSize): void {
+    this.settleInvalidation();
     const d = this.decode(off, size);
     if (!d) return this.ctx.log.error(this.name, `${size}-byte write of 0x${hex(value)} at 0x${hex(off)} decodes no register: ignored`);
     if (d.part === "lo") d.reg.write(value >>> 0, null);

@@ -23,6 +23,7 @@
  *   ends, anything it allocated since the session began and still holds is a memory-leak finding.
  */
 
+import { iommu_probe_device, iommu_release_device } from "../iommu/init.ts";
 import type { Kernel } from "../core/kernel.ts";
 import type { KThread } from "../core/sched.ts";
 import { current_kernel } from "../core/current.ts";
@@ -180,6 +181,10 @@ export class DriverCore {
    * right after the parent's probe returns (nothing to await, so nothing can deadlock).
    */
   addDevice(dev: device, bus: bus_type): void {
+    // Its IOMMU group and default domain first (Linux: iommu_probe_device from the bus
+    // notifier), so no driver ever sees the device without them; devices hot-plugged after
+    // boot included.
+    iommu_probe_device(dev, this.k);
     const rec: DeviceRecord = { dev, bus, state: "unbound", drv: null, crashed: false, deferred: false };
     this.devices.push(rec);
     if (!this.drivers.some((d) => d.bus === bus && d.registered)) return;
@@ -192,6 +197,7 @@ export class DriverCore {
     return this.op(`remove:${dev.name}`, rec.drv?.drv.name ?? "", async () => {
       await this.unbind(rec);
       this.devices.splice(this.devices.indexOf(rec), 1);
+      iommu_release_device(dev, this.k);
     });
   }
 

@@ -54,7 +54,7 @@ export function driver_unregister(drv: device_driver): Promise<void> {
  * Returns: 0.
  */
 export function device_add(dev: device, bus: bus_type): number {
-  driver_core().addDevice(dev, bus);
+  driver_core().addDevice(dev, bus); // (also gives it its IOMMU group and default domain)
   return 0;
 }
 

@@ -25,6 +25,14 @@ export interface device_dma_parameters {
   min_align_mask?: number;
 }
 
+/** What the rest of the kernel may read of a device's IOMMU data (kernel/iommu owns the rest). */
+export interface dev_iommu_handle {
+  /** PCI bus << 8 | devfn, or the platform device's stream id. */
+  readonly requesterId: number;
+  /** The firmware marks the device external-facing / untrusted (strict, bounced). */
+  readonly untrusted: boolean;
+}
+
 export class device {
   driver: device_driver | null = null;
   driver_data: unknown = null;
@@ -45,6 +53,11 @@ export class device {
   readonly devres: devres_node[] = [];
   /** Set while the device is being torn down after a driver crash. */
   dead = false;
+  /**
+   * Per-device IOMMU data (struct dev_iommu): set by iommu_probe_device when an IOMMU that
+   * translates is in front of the device, null otherwise. Owned by kernel/iommu.
+   */
+  iommu: dev_iommu_handle | null = null;
 
   constructor(
     readonly name: string,

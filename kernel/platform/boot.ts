@@ -11,6 +11,7 @@ import { irq_init } from "../irq/irqdesc.ts";
 import { driver_init } from "../base/init.ts";
 import { dma_sanitizer_init } from "../dma/sanitizer/index.ts";
 import { swiotlb_init } from "../dma/swiotlb.ts";
+import { iommu_init } from "../iommu/init.ts";
 import { dma_debug_set_options } from "../dma/debug-knobs.ts";
 
 /**
@@ -33,7 +34,8 @@ export function boot(board: Board, opts: KernelOptions & { checks?: boolean } = 
   k.exec.runOn(0, "process", "", "start_kernel", () => {
     swiotlb_init(k); // mem_init: the bounce buffer pool, carved from low RAM before anyone allocates
     irq_init(k);
-    driver_init(k);
+    iommu_init(k); // DMAR: before the buses, so every device gets its domain before a driver binds
+    driver_init(k); // adding each device also gives it its IOMMU default domain
   });
   if (opts.checks !== false) dma_sanitizer_init(k);
   else dma_debug_set_options(k, { disabled: true });

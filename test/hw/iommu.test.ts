@@ -478,6 +478,23 @@ describe("iommu IOTLB", () => {
     expect(r.log.errors).toHaveLength(3);
   });
 
+  it("a register read at a CPU time past the completion sees a slow invalidation done before its event ran", () => {
+    const r = rig({ invalidateNs: 500 });
+    const root = r.newRoot();
+    r.ctx(1, XLATE, 1, root);
+    r.mapPage(root, 0x8000, 0x30000, P | RD | WR);
+    r.iommu.translate(1, 0x8000, 4, false);
+    r.invalidate(GLOBAL);
+    // A polling driver: its CPU clock runs ahead of the event queue.
+    expect(r.scheduler.runAt(r.scheduler.now + 499, () => r.rd(INV_STATUS))).toBe(0);
+    expect(r.scheduler.runAt(r.scheduler.now + 500, () => r.rd(INV_STATUS))).toBe(1);
+    expect(r.rd(INV_CMD)).toBe(GLOBAL); // IVT clear
+    expect(r.iommu.iotlb.occupancy).toBe(0);
+    r.scheduler.runFor(1000); // the cancelled event does nothing more
+    expect(r.iommu.stats.invalidations).toBe(1);
+    expect(r.log.errors).toHaveLength(0);
+  });
+
   it("evicts LRU within a small set-associative IOTLB", () => {
     const r = rig({ iotlbEntries: 4, iotlbWays: 2 });
     const root = r.newRoot();

@@ -1,0 +1,41 @@
+/**
+ * <linux/iommu.h>: the IOMMU API drivers use (VFIO-style users allocate a paging domain,
+ * attach their device and map with iommu_map; everyone else goes through the DMA API).
+ */
+
+export {
+  IOMMU_DOMAIN_BLOCKED,
+  IOMMU_DOMAIN_IDENTITY,
+  IOMMU_DOMAIN_UNMANAGED,
+  IOMMU_DOMAIN_DMA,
+  IOMMU_DOMAIN_DMA_FQ,
+  IOMMU_READ,
+  IOMMU_WRITE,
+  IOMMU_CACHE,
+  IOMMU_NOEXEC,
+  IOMMU_MMIO,
+  IOMMU_FAULT_READ,
+  IOMMU_FAULT_WRITE,
+  iommu_domain,
+  iommu_paging_domain_alloc,
+  iommu_domain_alloc,
+  iommu_domain_free,
+  iommu_attach_device,
+  iommu_detach_device,
+  iommu_get_domain_for_dev,
+  iommu_get_dma_domain,
+  iommu_is_dma_domain,
+  iommu_map,
+  iommu_map_sg,
+  iommu_unmap,
+  iommu_unmap_fast,
+  iommu_iotlb_gather_init,
+  iommu_iotlb_sync,
+  iommu_flush_iotlb_all,
+  iommu_iova_to_phys,
+  iommu_set_fault_handler,
+  report_iommu_fault,
+  dev_iommu_requester_id,
+  dev_is_untrusted,
+} from "../iommu/iommu.ts";
+export type { iommu_domain_geometry, iommu_iotlb_gather, iommu_fault_handler_t } from "../iommu/iommu.ts";
