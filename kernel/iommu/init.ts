@@ -19,7 +19,6 @@ import { KERN_ERR, KERN_INFO } from "../core/printk.ts";
 import type { device } from "../include/device.ts";
 import { ENODEV, ENOMEM } from "../include/errno.ts";
 import { dev_info } from "../base/dev_printk.ts";
-import { driver_core } from "../base/core.ts";
 import { to_pci_dev } from "../pci/pci-dev.ts";
 import { DmarUnit } from "./dmar.ts";
 import { iommu_fault_reporting_init, type IommuIrqCounters } from "./fault-report.ts";
@@ -117,13 +116,4 @@ export function iommu_release_device(dev: device, k: Kernel = current_kernel()):
     group.default_domain._devices.delete(dev);
     iommu_domain_free(group.default_domain);
   }
-}
-
-/**
- * iommu_probe_devices - probe every device the driver core knows (boot: after enumeration,
- * before the first driver can bind).
- */
-export function iommu_probe_devices(k: Kernel = current_kernel()): void {
-  if (!iommu_state(k).hw) return;
-  for (const rec of driver_core(k).devices) iommu_probe_device(rec.dev, k);
 }
