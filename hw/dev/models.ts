@@ -11,6 +11,7 @@ import type { MmioRegion } from "../mem/mmio.ts";
 import { EduDevice } from "./edu/edu.ts";
 import { EduPlatformDevice, eduPlatformSizeProblem } from "./edu/edu-platform.ts";
 import { DmacDevice, dmacSizeProblem } from "./dmac/dmac.ts";
+import { RogueDevice } from "./rogue/rogue.ts";
 
 export interface PciModelOptions {
   name: string;
@@ -32,6 +33,8 @@ export function createPciModel(model: string, ctx: DeviceContext, opts: PciModel
   switch (model) {
     case "edu":
       return new EduDevice(ctx, { name: opts.name, dmaBits: opts.dmaBits, msi: opts.msi });
+    case "rogue":
+      return new RogueDevice(ctx, { name: opts.name, msi: opts.msi });
     case "dmac":
       throw new ModelConfigError("model", `the dmac is a platform device (an SoC block with no PCI function): list it under "platform", not "pci.devices"`);
     default:
@@ -92,6 +95,8 @@ export function createPlatformModel(model: string, ctx: DeviceContext, opts: Pla
       if (problem) throw new ModelConfigError("size", problem);
       return new DmacDevice(ctx, { name: opts.name, size: opts.size, instance: opts.instance });
     }
+    case "rogue":
+      throw new ModelConfigError("model", `the rogue device is a PCI function: list it under "pci.devices", not "platform"`);
     default:
       throw new RangeError(`unknown platform device model "${model}"`);
   }

@@ -11,7 +11,7 @@
 
 import { z } from "zod";
 
-export const KNOWN_MODELS = ["edu", "dmac"] as const;
+export const KNOWN_MODELS = ["edu", "dmac", "rogue"] as const;
 export type DeviceModel = (typeof KNOWN_MODELS)[number];
 
 /** Exclusive upper bound for every address, size and range end. */

@@ -308,7 +308,7 @@ memory:
   it("an unknown device model", () => {
     const text = minimal("pci:\n  devices:\n    - slot: 3\n      model: e1000\n      irq: 11\n");
     const issue = issueAt(text, "pci.devices[0].model", lineOf(text, "e1000"));
-    expect(issue.message).toBe('unknown device model "e1000"; known models: edu, dmac');
+    expect(issue.message).toBe('unknown device model "e1000"; known models: edu, dmac, rogue');
   });
 
   it("a missing required field points at the parent object", () => {
