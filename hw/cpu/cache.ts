@@ -32,6 +32,19 @@ export interface CacheGeometry {
   ways: number;
 }
 
+/**
+ * Valid and dirty lines per page bucket summed over several levels (a memory system's whole
+ * hierarchy): one read answers "may any level hold a line of this page?", which the per-page
+ * skip of maintenance walks and device snoops asks for every page they cover.
+ */
+export class PageResidency {
+  readonly valid = new Uint32Array(PAGE_BUCKETS);
+  readonly dirty = new Uint32Array(PAGE_BUCKETS);
+}
+
+/** A residency no one reads: levels built alone (tests) count into it. */
+const UNSHARED = (): PageResidency => new PageResidency();
+
 export class CacheLevel {
   readonly sets: number;
   readonly ways: number;
@@ -51,10 +64,15 @@ export class CacheLevel {
   readonly pageValid = new Uint32Array(PAGE_BUCKETS);
   readonly pageDirty = new Uint32Array(PAGE_BUCKETS);
 
+  /** The hierarchy-wide counts this level adds its own to. */
+  readonly total: PageResidency;
+
   constructor(
     readonly name: string,
     geom: CacheGeometry,
+    total: PageResidency = UNSHARED(),
   ) {
+    this.total = total;
     if (!Number.isInteger(geom.ways) || geom.ways < 1) throw new RangeError(`${name}: ways must be a positive integer, got ${geom.ways}`);
     const sets = geom.size / (geom.ways * LINE_SIZE);
     if (!Number.isInteger(sets) || sets < 1 || (sets & (sets - 1)) !== 0) {
@@ -107,9 +125,11 @@ export class CacheLevel {
     this.validLines++;
     const b = pageBucket(line);
     this.pageValid[b]++;
+    this.total.valid[b]++;
     if (st === DIRTY) {
       this.dirtyLines++;
       this.pageDirty[b]++;
+      this.total.dirty[b]++;
     }
     this.touch(slot);
   }
@@ -119,21 +139,26 @@ export class CacheLevel {
     if (old === st) return;
     // an INVALID slot's tag is -1: a slot only becomes valid through install()
     const b = pageBucket(this.tags[slot]);
+    const total = this.total;
     if (old === DIRTY) {
       this.dirtyLines--;
       this.pageDirty[b]--;
+      total.dirty[b]--;
     }
     if (st === DIRTY) {
       this.dirtyLines++;
       this.pageDirty[b]++;
+      total.dirty[b]++;
     }
     if (old === INVALID) {
       this.validLines++;
       this.pageValid[b]++;
+      total.valid[b]++;
     }
     if (st === INVALID) {
       this.validLines--;
       this.pageValid[b]--;
+      total.valid[b]--;
       this.tags[slot] = -1;
     }
     this.state[slot] = st;

@@ -28,7 +28,7 @@
 import { BusError, type PhysMap } from "../mem/phys-map.ts";
 import type { AccessSize } from "../mem/mmio.ts";
 import type { Prng } from "../core/prng.ts";
-import { CacheLevel, CLEAN, DIRTY, INVALID, LINE_SIZE, LINES_PER_PAGE, type CacheGeometry } from "./cache.ts";
+import { CacheLevel, CLEAN, DIRTY, INVALID, LINE_SIZE, LINES_PER_PAGE, PageResidency, pageBucket, type CacheGeometry } from "./cache.ts";
 import type { Interconnect } from "../bus/interconnect.ts";
 
 const WALK_CLEAN = 0;
@@ -123,6 +123,8 @@ export class MemorySystem {
   private readonly scratch = new Uint8Array(8);
   private readonly scratchView = new DataView(this.scratch.buffer);
   private readonly lineBuf = new Uint8Array(LINE_SIZE);
+  /** Lines per page bucket over every level (each level counts into it). */
+  private readonly residency = new PageResidency();
 
   constructor(
     readonly map: PhysMap,
@@ -130,8 +132,8 @@ export class MemorySystem {
   ) {
     this.ram = map.ram;
     this.l1 = [];
-    for (let i = 0; i < opts.cpus; i++) this.l1.push(new CacheLevel(`L1.${i}`, opts.l1));
-    this.llc = new CacheLevel("LLC", opts.llc);
+    for (let i = 0; i < opts.cpus; i++) this.l1.push(new CacheLevel(`L1.${i}`, opts.l1, this.residency));
+    this.llc = new CacheLevel("LLC", opts.llc, this.residency);
     this.charged = new Float64Array(opts.cpus);
     this.wcLine = new Float64Array(opts.cpus).fill(-1);
     this.wcData = new Uint8Array(opts.cpus * LINE_SIZE);
@@ -595,10 +597,11 @@ export class MemorySystem {
     if (len <= 0) return;
     const first = Math.floor(addr / LINE_SIZE);
     const last = Math.floor((addr + len - 1) / LINE_SIZE);
-    const dirtyOnly = op === WALK_CLEAN;
+    // a clean needs only dirty lines; an invalidate or flush any line
+    const held = op === WALK_CLEAN ? this.residency.dirty : this.residency.valid;
     for (let line = first; line <= last; ) {
       const stop = Math.min(last + 1, (Math.floor(line / LINES_PER_PAGE) + 1) * LINES_PER_PAGE);
-      if (!this.pageMayHold(line, dirtyOnly)) {
+      if (held[pageBucket(line)] === 0) {
         line = stop;
         continue;
       }
@@ -612,10 +615,7 @@ export class MemorySystem {
 
   /** May any level hold a line of the page of `line` (a dirty one, if `dirty`)? False is exact. */
   private pageMayHold(line: number, dirty: boolean): boolean {
-    if (this.llc.pageMayHold(line, dirty)) return true;
-    const l1 = this.l1;
-    for (let i = 0; i < l1.length; i++) if (l1[i].pageMayHold(line, dirty)) return true;
-    return false;
+    return (dirty ? this.residency.dirty : this.residency.valid)[pageBucket(line)] !== 0;
   }
 
   private anyDirty(): boolean {

@@ -70,6 +70,8 @@ export class DmaPort {
 
   /** Read `len` bytes at bus address `addr` into `dst[off..]`; false if the transaction failed. */
   read(addr: number, dst: Uint8Array, off: number, len: number): boolean {
+    // The bulk case (no IOMMU, an address the lines can drive) straight to memory.
+    if (this.translator === null && this.addressBits >= 53) return this.physAccess(addr, dst, off, len, false, addr);
     return this.transfer(addr, dst, off, len, false);
   }
 
@@ -114,7 +116,8 @@ export class DmaPort {
     let done = 0;
     do {
       const iova = a + done;
-      const n = Math.min(len - done, IOVA_PAGE - (iova % IOVA_PAGE));
+      // (no `%`: a double modulo is a slow library call in V8, and IOVAs are often above 2^31)
+      const n = Math.min(len - done, IOVA_PAGE - (iova - Math.floor(iova / IOVA_PAGE) * IOVA_PAGE));
       const phys = t.translate(this.requesterId, iova, n, isWrite);
       if (phys < 0) {
         this.iommuAborts++;

@@ -30,6 +30,9 @@ export class PhysMap {
   readonly ram = new SparseRam();
   readonly ramRanges: RamRange[] = [];
   readonly mmio: MmioRegion[] = [];
+  /** Bounds of the RAM range isRam last found ([0, 0): none yet). Ranges are never removed. */
+  private hitBase = 0;
+  private hitEnd = 0;
 
   addRam(base: number, size: number, node: number): void {
     this.checkFree(base, size, `RAM node ${node}`);
@@ -46,15 +49,25 @@ export class PhysMap {
 
   /** The RAM range holding all of [addr, addr+len), or null. */
   ramRangeOf(addr: number, len = 1): RamRange | null {
-    for (const r of this.ramRanges) {
+    const ranges = this.ramRanges;
+    for (let i = 0; i < ranges.length; i++) {
+      const r = ranges[i];
       if (addr >= r.base && addr + len <= r.base + r.size) return r;
     }
     return null;
   }
 
-  /** True when [addr, addr+len) lies entirely in one RAM range. */
+  /**
+   * True when [addr, addr+len) lies entirely in one RAM range. Asked on every DMA access and
+   * every map, nearly always about the same range: the last hit's bounds are tested first.
+   */
   isRam(addr: number, len = 1): boolean {
-    return this.ramRangeOf(addr, len) !== null;
+    if (addr >= this.hitBase && addr + len <= this.hitEnd) return true;
+    const r = this.ramRangeOf(addr, len);
+    if (r === null) return false;
+    this.hitBase = r.base;
+    this.hitEnd = r.base + r.size;
+    return true;
   }
 
   /** The MMIO region containing `addr`, or null. */

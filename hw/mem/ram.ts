@@ -9,40 +9,86 @@
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
 const PAGE_MASK = PAGE_SIZE - 1;
+/**
+ * Copies up to this many bytes (a cache line, a descriptor, a register-sized access) go byte
+ * by byte when both ranges are in bounds: cheaper than the subarray view TypedArray.set would
+ * need, and allocation-free. (Out of bounds keeps TypedArray.set's behaviour.)
+ */
+const SMALL_COPY = 64;
+
+/** Pages per directory chunk (a power of two): 4096 pages = 16 MiB of physical memory. */
+const CHUNK_PAGES = 4096;
+/**
+ * Chunks reachable through the directory array: pfns below 2^32 (16 TiB of physical address
+ * space) resolve with two array reads; higher ones (no machine we model) through a Map.
+ */
+const DIR_CHUNKS = 2 ** 32 / CHUNK_PAGES;
 
 export class SparseRam {
-  private pages = new Map<number, Uint8Array>();
+  /**
+   * Backing pages by pfn, two levels: a directory of chunks, each an array of CHUNK_PAGES page
+   * slots, made when a page of it is first written. A scattered DMA (a different page at every
+   * access) then costs two array reads per page instead of a hash look-up, and the directory
+   * only grows as far as the highest chunk written (a few thousand slots for 64 GiB).
+   */
+  private readonly dir: (Array<Uint8Array | undefined> | undefined)[] = [];
+  /** Pages of pfn >= 2^32 (never on the machines we model; kept for completeness). */
+  private readonly high = new Map<number, Uint8Array>();
+  private resident = 0;
   private lastPfn = -1;
   private lastPage: Uint8Array | null = null;
   private static readonly ZERO = new Uint8Array(PAGE_SIZE);
 
   /** Pages actually backed by host memory. */
   get residentPages(): number {
-    return this.pages.size;
+    return this.resident;
   }
 
   /** The backing page for `pfn`, allocating it when `create` is set; null when absent. */
   page(pfn: number, create: boolean): Uint8Array | null {
     if (pfn === this.lastPfn) return this.lastPage;
-    let p = this.pages.get(pfn);
-    if (!p) {
+    let p: Uint8Array | undefined;
+    if (pfn < DIR_CHUNKS * CHUNK_PAGES) {
+      const chunk = this.dir[(pfn / CHUNK_PAGES) >>> 0]; // pfn < 2^32: >>> 0 floors
+      p = chunk === undefined ? undefined : chunk[pfn & (CHUNK_PAGES - 1)];
+    } else {
+      p = this.high.get(pfn);
+    }
+    if (p === undefined) {
       if (!create) return null;
-      p = new Uint8Array(PAGE_SIZE);
-      this.pages.set(pfn, p);
+      p = this.allocate(pfn);
     }
     this.lastPfn = pfn;
     this.lastPage = p;
     return p;
   }
 
+  private allocate(pfn: number): Uint8Array {
+    const p = new Uint8Array(PAGE_SIZE);
+    this.resident++;
+    if (pfn >= DIR_CHUNKS * CHUNK_PAGES) {
+      this.high.set(pfn, p);
+      return p;
+    }
+    const c = (pfn / CHUNK_PAGES) >>> 0;
+    while (this.dir.length <= c) this.dir.push(undefined);
+    let chunk = this.dir[c];
+    if (chunk === undefined) {
+      chunk = new Array<Uint8Array | undefined>(CHUNK_PAGES).fill(undefined);
+      this.dir[c] = chunk;
+    }
+    chunk[pfn & (CHUNK_PAGES - 1)] = p;
+    return p;
+  }
+
   /** Copy `len` bytes at physical `addr` into `dst[dstOff..]`. */
   read(addr: number, dst: Uint8Array, dstOff: number, len: number): void {
     while (len > 0) {
-      const pfn = Math.floor(addr / PAGE_SIZE);
-      const off = addr & PAGE_MASK;
+      const off = addr & PAGE_MASK; // ToInt32 keeps the low 32 bits: exact for the offset
       const n = Math.min(len, PAGE_SIZE - off);
-      const p = this.page(pfn, false) ?? SparseRam.ZERO;
+      const p = this.page((addr - off) / PAGE_SIZE, false) ?? SparseRam.ZERO;
       if (n === PAGE_SIZE) dst.set(p, dstOff); // a whole page: no view to allocate
+      else if (n <= SMALL_COPY && dstOff >= 0 && dstOff + n <= dst.length) for (let i = 0; i < n; i++) dst[dstOff + i] = p[off + i];
       else dst.set(p.subarray(off, off + n), dstOff);
       addr += n;
       dstOff += n;
@@ -53,11 +99,11 @@ export class SparseRam {
   /** Copy `len` bytes from `src[srcOff..]` to physical `addr`. */
   write(addr: number, src: Uint8Array, srcOff: number, len: number): void {
     while (len > 0) {
-      const pfn = Math.floor(addr / PAGE_SIZE);
       const off = addr & PAGE_MASK;
       const n = Math.min(len, PAGE_SIZE - off);
-      const p = this.page(pfn, true)!;
+      const p = this.page((addr - off) / PAGE_SIZE, true)!;
       if (n === PAGE_SIZE && srcOff === 0 && src.length === PAGE_SIZE) p.set(src);
+      else if (n <= SMALL_COPY && srcOff >= 0 && srcOff + n <= src.length) for (let i = 0; i < n; i++) p[off + i] = src[srcOff + i];
       else p.set(src.subarray(srcOff, srcOff + n), off);
       addr += n;
       srcOff += n;

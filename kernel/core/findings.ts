@@ -11,6 +11,7 @@ export const FINDING_KINDS = [
   "cacheline-overlap", "mapping-leak", "dma-mask-exceeded", "cpu-access-device-owned",
   "device-access-cpu-owned", "device-access-unmapped", "stale-cpu-read", "lost-device-write",
   "stale-device-read", "iommu-fault", "irq-storm", "oops", "memory-leak", "warn",
+  "stale-iotlb-access",
 ] as const;
 
 export type FindingKind = (typeof FINDING_KINDS)[number];

@@ -25,13 +25,16 @@ import { phys_to_dma } from "./direct.ts";
 import { debug_dma_add, debug_dma_free, type dma_debug_type } from "./debug.ts";
 import { dma_state } from "./state.ts";
 import { devres_add } from "../base/devres.ts";
+import { DMA_MAPPING_ERROR } from "./defs.ts";
+import { iommu_dma_domain, iommu_dma_map_alloc, iommu_dma_unmap_alloc } from "./iommu-dma.ts";
 
 const NULL = 0;
 
 /** 2^order pages for @dev below its coherent mask, on its NUMA node if possible; -1 if none. */
 function alloc_pages_for(k: Kernel, dev: device, size: number): number {
   if (!Number.isSafeInteger(size) || size <= 0) return -1;
-  const limit = dev.coherent_dma_mask + 1;
+  // Behind a translating IOMMU any page will do: the IOVA is what must fit the mask.
+  const limit = iommu_dma_domain(dev) !== null ? Infinity : dev.coherent_dma_mask + 1;
   return k.pages.alloc(orderFor(size), dev.numa_node, limit);
 }
 
@@ -59,7 +62,12 @@ export function dma_alloc_attrs(dev: device, size: number, dma_handle: dma_addr_
   if (!dev.dma_coherent) arch_dma_prep_coherent(phys, PAGE_SIZE << orderFor(size), k);
   const va = coherent_cpu_addr(dev, phys, attrs);
   memset(va, 0, size);
-  const handle = phys_to_dma(dev, phys);
+  const dom = iommu_dma_domain(dev);
+  const handle = dom !== null ? iommu_dma_map_alloc(k, dev, dom, phys, size, DMA_BIDIRECTIONAL) : phys_to_dma(dev, phys);
+  if (handle === DMA_MAPPING_ERROR) {
+    k.pages.free(phys);
+    return NULL;
+  }
   dma_handle.value = handle;
   const st = dma_state(k).stats;
   st.coherent_allocs++;
@@ -81,6 +89,8 @@ function free_common(dev: device, size: number, cpu_addr: vaddr_t, dma_handle: d
   if (!cpu_addr) return;
   const e = debug_dma_free(k, dev, dma_handle, { type, size, direction: dir, cpu_addr }, op);
   if (!e) return;
+  const dom = iommu_dma_domain(dev);
+  if (dom !== null) iommu_dma_unmap_alloc(k, dev, dom, e.dev_addr, size);
   k.pages.free(e.phys);
   dma_state(k).stats.coherent_frees++;
 }
@@ -163,7 +173,12 @@ export function dma_alloc_noncoherent(dev: device, size: number, dma_handle: dma
   if (phys < 0) return NULL;
   const va = PAGE_OFFSET + phys;
   memset(va, 0, size);
-  const handle = phys_to_dma(dev, phys);
+  const dom = iommu_dma_domain(dev);
+  const handle = dom !== null ? iommu_dma_map_alloc(k, dev, dom, phys, size, dir) : phys_to_dma(dev, phys);
+  if (handle === DMA_MAPPING_ERROR) {
+    k.pages.free(phys);
+    return NULL;
+  }
   dma_handle.value = handle;
   const st = dma_state(k).stats;
   st.coherent_allocs++;

@@ -10,6 +10,14 @@
  * how many segments were affected, so "one mistake, one finding" holds for sg calls too.
  * Another: Linux's sync of a list that is not mapped at all checks nothing (its walk stops at
  * the first segment's mapped count, 0); here it is `sync-not-mapped`.
+ *
+ * With dma-debug off (dma_debug=off, what `boot({ checks: false })` gives) and nobody listening
+ * to the table (no coherence sanitizer), nothing will ever check or report a segment, yet the
+ * table must still say whether mappings are live (the teardown check "no live DMA mappings",
+ * dma_debug_live()). Then a dma_map_sg call is recorded whole: one entry of type "sg" at the
+ * first segment's address whose size is the bytes of all mapped segments, dropped by the unmap
+ * of the same list. That keeps the answer without a table insert and delete per segment.
+ * Segment entries made while dma-debug was on are still dropped one by one.
  */
 
 import type { Kernel } from "../core/kernel.ts";
@@ -17,7 +25,8 @@ import type { FindingKind } from "../core/findings.ts";
 import type { device } from "../include/device.ts";
 import { PAGE_SIZE, type vaddr_t } from "../include/types.ts";
 import { PAGE_OFFSET } from "../mm/layout.ts";
-import { dma_debug_in_kernel_image, dma_debug_on_stack } from "./debug-areas.ts";
+import { dma_debug_on_stack, kernel_image_base } from "./debug-areas.ts";
+import { KERNEL_RESERVED_BYTES } from "../mm/page-alloc.ts";
 import { sg_next, type scatterlist } from "../lib/scatterlist.ts";
 import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE, dma_dir_name, dma_fmt_addr, type dma_data_direction } from "./defs.ts";
 import { check_map_err, debug_dma_add, dma_debug_report, report_not_found, type dma_debug_entry, type dma_debug_new_entry } from "./debug.ts";
@@ -76,12 +85,16 @@ function check_sg_segment(r: CallReporter, sg: scatterlist): void {
   }
 }
 
-/** check_for_stack and check_for_illegal_area on one CPU entry. */
-function check_cpu_entry(r: CallReporter, sg: scatterlist, dir: dma_data_direction): void {
+/**
+ * check_for_stack and check_for_illegal_area on one CPU entry. @image: the kernel image's
+ * first byte (kernel_image_base), asked once per call rather than once per entry.
+ */
+function check_cpu_entry(r: CallReporter, sg: scatterlist, dir: dma_data_direction, image: number): void {
   if (!sg.page) return;
   const phys = sg.page.pfn * PAGE_SIZE + sg.offset;
   const on_stack = dma_debug_on_stack(r.k, phys, sg.length);
-  const in_image = dma_debug_in_kernel_image(r.k, phys, sg.length);
+  // dma_debug_in_kernel_image with the base already known
+  const in_image = phys < image + KERNEL_RESERVED_BYTES && phys + Math.max(sg.length, 1) > image;
   if (!on_stack && !in_image) return; // the usual case: no text to build
   const d = { phys: dma_fmt_addr(phys), size: sg.length, direction: dma_dir_name(dir) };
   if (on_stack) {
@@ -92,15 +105,60 @@ function check_cpu_entry(r: CallReporter, sg: scatterlist, dir: dma_data_directi
   }
 }
 
+/** Entries that stand for a whole dma_map_sg call (recorded while dma-debug is off). */
+const wholeCalls = new WeakSet<dma_debug_entry>();
+
+/** Record each call whole rather than each segment? Only while nothing could use segments. */
+function record_whole(k: Kernel): boolean {
+  return dma_debug_disabled(k) && !dma_state(k).table.listening;
+}
+
+/** The whole-call entry of @dev at @addr (the list's first segment), preferring @nents. */
+function find_whole(k: Kernel, dev: device, addr: number, nents: number): dma_debug_entry | null {
+  let found: dma_debug_entry | null = null;
+  for (const e of dma_state(k).table.at(dev, addr)) {
+    if (!wholeCalls.has(e)) continue;
+    if (e.sg_call_ents === nents) return e;
+    found ??= e;
+  }
+  return found;
+}
+
+/** debug_dma_map_sg with dma-debug off: one entry for the whole call (see the file comment). */
+function add_whole(k: Kernel, dev: device, sgl: scatterlist, nents: number, mapped: number, dir: dma_data_direction, attrs: number, op: string, size: number): void {
+  const phys = sgl.page ? sgl.page.pfn * PAGE_SIZE + sgl.offset : 0;
+  const e = debug_dma_add(k, {
+    dev,
+    type: "sg",
+    dev_addr: sgl.dma_address,
+    phys,
+    cpu_addr: (PAGE_OFFSET + phys) as vaddr_t,
+    size,
+    direction: dir,
+    attrs,
+    domain: "DEVICE",
+    sg_call_ents: nents,
+    sg_mapped_ents: mapped,
+  }, op);
+  wholeCalls.add(e);
+}
+
 /**
  * debug_dma_map_sg - record a successful dma_map_sg: CPU-side checks on all @nents entries,
- * then one entry per mapped segment (with the device's segment limits checked).
+ * then one entry per mapped segment (with the device's segment limits checked). With
+ * dma-debug off and no listener, one entry for the whole call.
+ * @bytes: the sum of the mapped segments' lengths
  * Context: any.
  */
-export function debug_dma_map_sg(k: Kernel, dev: device, sgl: scatterlist, nents: number, mapped: number, dir: dma_data_direction, attrs: number, op: string): void {
+export function debug_dma_map_sg(k: Kernel, dev: device, sgl: scatterlist, nents: number, mapped: number, dir: dma_data_direction, attrs: number, op: string, bytes: number): void {
+  if (record_whole(k)) {
+    add_whole(k, dev, sgl, nents, mapped, dir, attrs, op, bytes);
+    return;
+  }
   const r = new CallReporter(k, dev);
   if (!dma_debug_disabled(k)) {
-    for (let i = 0, sg: scatterlist | null = sgl; sg && i < nents; sg = nth_or_null(sg, i, nents), i++) check_cpu_entry(r, sg, dir);
+    const image = kernel_image_base(k);
+    for (let i = 0, sg: scatterlist | null = sgl; sg && i < nents; sg = nth_or_null(sg, i, nents), i++) check_cpu_entry(r, sg, dir, image);
   }
   // One description, refilled per segment (debug_dma_add copies it into the entry).
   const n: { -readonly [K in keyof dma_debug_new_entry]: dma_debug_new_entry[K] } = {
@@ -166,8 +224,17 @@ function report_segment_mismatch(r: CallReporter, e: dma_debug_entry, sg: scatte
  * Context: any.
  */
 export function debug_dma_unmap_sg(k: Kernel, dev: device, sgl: scatterlist, nelems: number, dir: dma_data_direction, op: string): void {
-  const r = new CallReporter(k, dev);
   const table = dma_state(k).table;
+  if (dma_debug_disabled(k)) {
+    const w = find_whole(k, dev, sgl.dma_address, nelems);
+    if (w) {
+      w.history.push(note_sg_unmap(k.exec.now(), op, nelems, w.size, dir));
+      w.domain = "CPU";
+      table.remove(w);
+      return;
+    }
+  }
+  const r = new CallReporter(k, dev);
   const ref = { type: "sg" as const, size: 0, direction: dir };
   let mapped = 0;
   for (let i = 0, sg: scatterlist | null = sgl; sg && i < nelems; sg = nth_or_null(sg, i, nelems), i++) {
@@ -224,6 +291,14 @@ function sync_segment(r: CallReporter, sg: scatterlist, nelems: number, dir: dma
  * the segments' ownership. Context: any.
  */
 export function debug_dma_sync_sg(k: Kernel, dev: device, sgl: scatterlist, nelems: number, dir: dma_data_direction, to_cpu: boolean, op: string): void {
+  if (dma_debug_disabled(k)) {
+    const w = find_whole(k, dev, sgl.dma_address, nelems);
+    if (w) {
+      w.history.push(note_sg_sync(k.exec.now(), op, nelems, sgl.dma_address, w.size, dir));
+      w.domain = to_cpu ? "CPU" : "DEVICE";
+      return;
+    }
+  }
   const r = new CallReporter(k, dev);
   const table = dma_state(k).table;
   let mapped = 0;

@@ -13,7 +13,7 @@ import type { device } from "../include/device.ts";
 import type { vaddr_t } from "../include/types.ts";
 import type { FindingHistoryEntry } from "../core/findings.ts";
 import type { dma_data_direction } from "./defs.ts";
-import { SortedMultiMap } from "./sorted-keys.ts";
+import { NumMap, SortedMultiMap } from "./sorted-keys.ts";
 
 /**
  * How an entry was created; unmapping with another function is an error. "sg": one segment of
@@ -70,6 +70,69 @@ export interface dma_debug_listener {
   onRemove(e: dma_debug_entry): void;
 }
 
+/**
+ * The last entry removed at each address of one device, for the last `max` distinct addresses
+ * (the least recently buried address is forgotten first). Kept as a NumMap from address to
+ * the position of its latest burial in a ring of burials; a ring slot whose address was buried
+ * again later is stale and skipped. The ring is compacted when full, so a burial costs O(1)
+ * amortised and allocates nothing in the steady state.
+ */
+class Graveyard {
+  private readonly latest = new NumMap<number>();
+  private readonly addrs: Float64Array;
+  private readonly ents: (dma_debug_entry | undefined)[];
+  /** Ring capacity - 1 (a power of two, at least 2 * max). */
+  private readonly mask: number;
+  /** Positions [head, tail) of the ring (absolute; slot = position % capacity). */
+  private head = 0;
+  private tail = 0;
+
+  constructor(private readonly max: number) {
+    let cap = 2;
+    while (cap < 2 * max) cap *= 2;
+    this.addrs = new Float64Array(cap);
+    this.ents = new Array<dma_debug_entry | undefined>(cap).fill(undefined);
+    this.mask = cap - 1;
+  }
+
+  bury(e: dma_debug_entry): void {
+    const mask = this.mask;
+    if (this.tail - this.head > mask) this.compact();
+    const pos = this.tail++;
+    this.addrs[pos & mask] = e.dev_addr;
+    this.ents[pos & mask] = e;
+    this.latest.set(e.dev_addr, pos);
+    while (this.latest.size > this.max) {
+      const p = this.head++;
+      const a = this.addrs[p & mask];
+      if (this.latest.get(a) === p) this.latest.delete(a);
+      this.ents[p & mask] = undefined;
+    }
+  }
+
+  lastAt(addr: number): dma_debug_entry | null {
+    const p = this.latest.get(addr);
+    return p === undefined ? null : this.ents[p & this.mask]!;
+  }
+
+  /** Drop stale burials, keeping the live ones in order (at most `max` of them remain). */
+  private compact(): void {
+    const mask = this.mask;
+    let w = this.head;
+    for (let p = this.head; p < this.tail; p++) {
+      const a = this.addrs[p & mask];
+      if (this.latest.get(a) !== p) continue;
+      const e = this.ents[p & mask];
+      this.addrs[w & mask] = a;
+      this.ents[w & mask] = e;
+      this.latest.set(a, w);
+      w++;
+    }
+    for (let p = w; p < this.tail; p++) this.ents[p & mask] = undefined;
+    this.tail = w;
+  }
+}
+
 class DeviceTable {
   /** Entries by device address; the addresses are sorted only when asked in order. */
   readonly byAddr = new SortedMultiMap<dma_debug_entry>();
@@ -84,8 +147,14 @@ function matchLevel(e: dma_debug_entry, ref: dma_debug_ref): number {
 
 export class DmaDebugTable {
   private readonly tables = new Map<device, DeviceTable>();
+  /** The device last buried for and its graveyard. */
+  private lastGraveDev: device | null = null;
+  private lastGrave: Graveyard | undefined = undefined;
+  /** The device last looked up and its table: an sg call asks about one device per segment. */
+  private lastDev: device | null = null;
+  private lastTable: DeviceTable | undefined = undefined;
   /** The last entry removed at each (device, address): explains double unmaps. */
-  private readonly graveyard = new Map<device, Map<number, dma_debug_entry>>();
+  private readonly graveyard = new Map<device, Graveyard>();
   private static readonly GRAVEYARD_MAX = 1024;
   private readonly listeners: dma_debug_listener[] = [];
   /** Scratch for findContaining's walk (reused: the walk allocates nothing). */
@@ -97,6 +166,11 @@ export class DmaDebugTable {
    */
   keepRemoved = true;
 
+  /** Does anyone listen (the coherence sanitizer)? Then every sg segment needs its entry. */
+  get listening(): boolean {
+    return this.listeners.length !== 0;
+  }
+
   /** Be told about every entry added or removed from now on; returns the unsubscribe call. */
   listen(l: dma_debug_listener): () => void {
     this.listeners.push(l);
@@ -106,8 +180,20 @@ export class DmaDebugTable {
     };
   }
 
+  /** The table of @dev, or undefined if nothing of it was ever added. */
+  private tableOf(dev: device): DeviceTable | undefined {
+    if (dev === this.lastDev) return this.lastTable;
+    const t = this.tables.get(dev);
+    // remember only a table that exists: one made later must not be hidden by a cached miss
+    if (t !== undefined) {
+      this.lastDev = dev;
+      this.lastTable = t;
+    }
+    return t;
+  }
+
   add(e: dma_debug_entry): void {
-    let t = this.tables.get(e.dev);
+    let t = this.tableOf(e.dev);
     if (!t) {
       t = new DeviceTable();
       this.tables.set(e.dev, t);
@@ -120,7 +206,7 @@ export class DmaDebugTable {
   }
 
   remove(e: dma_debug_entry): void {
-    const t = this.tables.get(e.dev);
+    const t = this.tableOf(e.dev);
     if (!t || !t.byAddr.remove(e.dev_addr, e)) return;
     this.total--;
     if (this.keepRemoved) this.bury(e);
@@ -134,7 +220,7 @@ export class DmaDebugTable {
    * differs); several imperfect candidates are ambiguous and count as not found.
    */
   findExact(dev: device, addr: number, ref: dma_debug_ref): dma_debug_entry | null {
-    const list = this.tables.get(dev)?.byAddr.get(addr);
+    const list = this.tableOf(dev)?.byAddr.get(addr);
     if (!list || list.length === 0) return null;
     if (list.length === 1) return list[0];
     for (const e of list) if (matchLevel(e, ref) === 3) return e;
@@ -143,7 +229,7 @@ export class DmaDebugTable {
 
   /** Entries of `dev` starting exactly at `addr`, oldest first. */
   at(dev: device, addr: number): readonly dma_debug_entry[] {
-    return this.tables.get(dev)?.byAddr.get(addr) ?? [];
+    return this.tableOf(dev)?.byAddr.get(addr) ?? [];
   }
 
   /**
@@ -151,18 +237,22 @@ export class DmaDebugTable {
    * also holds the whole [addr, addr+size) and then one with the same direction.
    */
   findContaining(dev: device, addr: number, size: number, dir: dma_data_direction): dma_debug_entry | null {
-    const t = this.tables.get(dev);
+    const t = this.tableOf(dev);
     if (!t) return null;
     let best: dma_debug_entry | null = null;
     let bestScore = -1;
     const starts = this.walk;
     const n = t.byAddr.keys().downFrom(addr, addr - t.maxSize, starts);
     for (let i = 0; i < n; i++) {
-      for (const e of t.byAddr.get(starts[i])!) {
+      const list = t.byAddr.get(starts[i])!;
+      for (let j = 0; j < list.length; j++) {
+        const e = list[j];
         const holds = addr < e.dev_addr + e.size || (e.size === 0 && addr === e.dev_addr);
         if (!holds) continue;
         const score = (addr + size <= e.dev_addr + e.size ? 2 : 0) + (e.direction === dir ? 1 : 0);
         if (score > bestScore) {
+          // the walk goes down from addr and a tie never replaces: a perfect fit is final
+          if (score === 3) return e;
           bestScore = score;
           best = e;
         }
@@ -173,14 +263,14 @@ export class DmaDebugTable {
 
   /** The lowest start address of an entry of `dev` above `addr` (Infinity if none). */
   nextStart(dev: device, addr: number): number {
-    const t = this.tables.get(dev);
+    const t = this.tableOf(dev);
     if (!t) return Infinity;
     return t.byAddr.keys().next(addr);
   }
 
   /** The most recently removed entry of `dev` at `addr`, if remembered. */
   lastRemoved(dev: device, addr: number): dma_debug_entry | null {
-    return this.graveyard.get(dev)?.get(addr) ?? null;
+    return this.graveyard.get(dev)?.lastAt(addr) ?? null;
   }
 
   /** Live entries of one device, or of all devices, in address order per device. */
@@ -195,17 +285,17 @@ export class DmaDebugTable {
 
   count(dev?: device): number {
     if (!dev) return this.total;
-    return this.tables.get(dev)?.byAddr.count ?? 0;
+    return this.tableOf(dev)?.byAddr.count ?? 0;
   }
 
   private bury(e: dma_debug_entry): void {
-    let g = this.graveyard.get(e.dev);
+    let g = e.dev === this.lastGraveDev ? this.lastGrave : this.graveyard.get(e.dev);
     if (!g) {
-      g = new Map();
+      g = new Graveyard(DmaDebugTable.GRAVEYARD_MAX);
       this.graveyard.set(e.dev, g);
     }
-    g.delete(e.dev_addr);
-    g.set(e.dev_addr, e);
-    if (g.size > DmaDebugTable.GRAVEYARD_MAX) g.delete(g.keys().next().value!);
+    this.lastGraveDev = e.dev;
+    this.lastGrave = g;
+    g.bury(e);
   }
 }

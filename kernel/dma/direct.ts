@@ -131,6 +131,31 @@ export function dma_direct_route(dev: device, phys: number, size: number, dir: d
   return "direct";
 }
 
+/**
+ * dma_direct_maps_plainly - the part of dma_direct_route that does not depend on the buffer,
+ * worked out once for a run of segments (dma_map_sg): true when every buffer @dev can reach
+ * (dma_capable) maps "direct" whatever its size, i.e. no force-bounce, no
+ * DMA_ATTR_REQUIRE_COHERENT or DMA_ATTR_MMIO, and no kmalloc bounce possible for @dir.
+ * False says nothing: ask dma_direct_map_phys per segment.
+ */
+export function dma_direct_maps_plainly(dev: device, dir: dma_data_direction, attrs: number, k: Kernel): boolean {
+  if (attrs & (DMA_ATTR_REQUIRE_COHERENT | DMA_ATTR_MMIO)) return false;
+  if (is_swiotlb_force_bounce(dev, k)) return false;
+  // dma_kmalloc_needs_bounce is false for every size exactly when its size-free tests say so
+  if (dev.dma_coherent || dir === DMA_TO_DEVICE) return true;
+  const align = k.arch === "x86" && k.platform.coherentDma ? 1 : k.dmaMinAlign;
+  return k.kmallocMinAlign >= align || !is_swiotlb_active(dev, k);
+}
+
+/**
+ * dma_direct_map_plain - dma_direct_map_phys for a segment dma_direct_maps_plainly cleared and
+ * dma_capable accepts: cache maintenance (unless @attrs skip it), bus address = physical.
+ */
+export function dma_direct_map_plain(k: Kernel, dev: device, phys: number, size: number, dir: dma_data_direction, attrs: number): dma_addr_t {
+  if (needs_cpu_sync(dev, attrs)) arch_sync_dma_for_device(phys, size, dir, k);
+  return phys_to_dma(dev, phys);
+}
+
 function needs_cpu_sync(dev: device, attrs: number): boolean {
   return !dev.dma_coherent && !(attrs & (DMA_ATTR_SKIP_CPU_SYNC | DMA_ATTR_MMIO));
 }
@@ -180,6 +205,18 @@ function ram_range(k: Kernel, phys: number, size: number): boolean {
 }
 
 /**
+ * dma_direct_unmap_sync - the cache maintenance half of dma_direct_unmap_phys, which is all of
+ * it for an address outside the swiotlb pool (an sg unmap tests the pool once per call).
+ * Returns: the physical address behind @addr.
+ */
+export function dma_direct_unmap_sync(k: Kernel, dev: device, addr: number, size: number, dir: dma_data_direction, attrs: number): number {
+  const phys = dma_to_phys(dev, addr);
+  // TO_DEVICE needs nothing back (arch_sync_dma_for_cpu would return at once): skip the RAM test
+  if (dir !== DMA_TO_DEVICE && needs_cpu_sync(dev, attrs) && ram_range(k, phys, size)) arch_sync_dma_for_cpu(phys, size, dir, k);
+  return phys;
+}
+
+/**
  * dma_direct_unmap_phys - give [addr, addr+size) back to the CPU: unless
  * DMA_ATTR_SKIP_CPU_SYNC, invalidate for FROM/BIDI on a non-coherent device and, for a bounce
  * slot, copy it back to the original; then free the slot. Acts on what the caller passed, as
@@ -188,9 +225,7 @@ function ram_range(k: Kernel, phys: number, size: number): boolean {
  * Context: any.
  */
 export function dma_direct_unmap_phys(k: Kernel, dev: device, addr: number, size: number, dir: dma_data_direction, attrs: number): void {
-  const phys = dma_to_phys(dev, addr);
-  // TO_DEVICE needs nothing back (arch_sync_dma_for_cpu would return at once): skip the RAM test
-  if (dir !== DMA_TO_DEVICE && needs_cpu_sync(dev, attrs) && ram_range(k, phys, size)) arch_sync_dma_for_cpu(phys, size, dir, k);
+  const phys = dma_direct_unmap_sync(k, dev, addr, size, dir, attrs);
   if (is_swiotlb_buffer(k, phys)) {
     if (!(attrs & DMA_ATTR_SKIP_CPU_SYNC)) swiotlb_sync_single_for_cpu(k, dev, phys, size, dir, "unmap");
     swiotlb_tbl_unmap_single(k, dev, phys, size, dir, attrs | DMA_ATTR_SKIP_CPU_SYNC);

@@ -24,10 +24,23 @@ import { PAGE_SIZE, type dma_addr_t } from "../include/types.ts";
 import { sg_first, sg_next, type scatterlist, type sg_list } from "../lib/scatterlist.ts";
 import type { sg_table } from "../lib/sg-table.ts";
 import { DMA_ATTR_SKIP_CPU_SYNC, DMA_MAPPING_ERROR, dma_check_direction, dma_dir_name, type dma_data_direction } from "./defs.ts";
-import { dma_direct_map_phys, dma_direct_sync_single_for_cpu, dma_direct_sync_single_for_device, dma_direct_unmap_phys } from "./direct.ts";
+import {
+  dma_capable,
+  dma_direct_map_phys,
+  dma_direct_map_plain,
+  dma_direct_maps_plainly,
+  dma_direct_sync_single_for_cpu,
+  dma_direct_sync_single_for_device,
+  dma_direct_unmap_phys,
+  dma_direct_unmap_sync,
+  dma_to_phys,
+} from "./direct.ts";
+import { swiotlb_state } from "./swiotlb.ts";
 import { dma_debug_report } from "./debug.ts";
 import { debug_dma_map_sg, debug_dma_sync_sg, debug_dma_unmap_sg } from "./debug-sg.ts";
 import { dma_state } from "./state.ts";
+import { iommu_dma_domain } from "./iommu-dma.ts";
+import { iommu_dma_map_sg_call, iommu_dma_sync_sg_call, iommu_dma_unmap_sg_call } from "./iommu-dma-sg.ts";
 
 /**
  * SG_DMA_POISON - what the DMA view of an entry without a mapped segment holds. It is below
@@ -76,28 +89,41 @@ function unmap_segments(k: Kernel, dev: device, sgl: scatterlist, n: number, dir
   }
 }
 
+/** What map_segments mapped: the bytes of all segments (for the stats and dma-debug). */
+let mapped_bytes = 0;
+
 /**
- * dma_direct_map_sg: map every entry, or none.
+ * dma_direct_map_sg: map every entry, or none. On success `mapped_bytes` holds the bytes of
+ * all segments (summed on the way, so the list is walked once).
  * Returns: nents, or -EINVAL (an entry is not RAM) / -EIO (the direct path refused a segment).
  */
 function map_segments(k: Kernel, dev: device, sgl: scatterlist, nents: number, dir: dma_data_direction, attrs: number, op: string): number {
   let i = 0;
   let err = 0;
+  let bytes = 0;
+  // The route's buffer-independent questions (force-bounce, attributes, kmalloc bouncing) have
+  // one answer for the whole list: ask them once, then only whether each segment is reachable.
+  const plain = dma_direct_maps_plainly(dev, dir, attrs, k);
   for (let sg: scatterlist | null = sgl; sg; sg = walk_next(sg, i, nents, op), i++) {
     const phys = entry_phys(k, dev, sg, i, dir);
     if (phys < 0) {
       err = -EINVAL;
       break;
     }
-    const addr = dma_direct_map_phys(k, dev, phys, sg.length, dir, attrs);
+    const len = sg.length;
+    const addr = plain && dma_capable(dev, phys, len) ? dma_direct_map_plain(k, dev, phys, len, dir, attrs) : dma_direct_map_phys(k, dev, phys, len, dir, attrs);
     if (addr === DMA_MAPPING_ERROR) {
       err = -EIO;
       break;
     }
     sg.dma_address = addr;
-    sg.dma_length = sg.length;
+    sg.dma_length = len;
+    bytes += len;
   }
-  if (!err) return nents;
+  if (!err) {
+    mapped_bytes = bytes;
+    return nents;
+  }
   unmap_segments(k, dev, sgl, i, dir, attrs | DMA_ATTR_SKIP_CPU_SYNC);
   for (let j = 0, sg: scatterlist | null = sgl; sg && j < nents; j++) {
     poison(sg);
@@ -115,6 +141,9 @@ function map_sg(dev: device, sgl: sg_list, nents: number, dir: dma_data_directio
     return -EINVAL;
   }
   const first = sg_first(sgl);
+  // Behind a translating IOMMU: one IOVA range for the list, segments merged (iommu-dma-sg.ts).
+  const dom = iommu_dma_domain(dev);
+  if (dom !== null) return iommu_dma_map_sg_call(k, dev, dom, first, nents, dir, attrs, op);
   const st = dma_state(k).stats;
   const ents = map_segments(k, dev, first, nents, dir, attrs, op);
   trace_sg(k, op, dev, nents, dir);
@@ -122,12 +151,10 @@ function map_sg(dev: device, sgl: sg_list, nents: number, dir: dma_data_directio
     st.map_errors++;
     return ents;
   }
-  for (let i = 0, sg: scatterlist | null = first; sg && i < ents; i++) {
-    st.maps++;
-    st.bytes_mapped += sg.dma_length;
-    sg = i + 1 < ents ? sg_next(sg) : null;
-  }
-  debug_dma_map_sg(k, dev, first, nents, ents, dir, attrs, op);
+  const bytes = mapped_bytes;
+  st.maps += ents;
+  st.bytes_mapped += bytes;
+  debug_dma_map_sg(k, dev, first, nents, ents, dir, attrs, op, bytes);
   return ents;
 }
 
@@ -164,9 +191,14 @@ export function dma_unmap_sg_attrs(dev: device, sgl: sg_list, nents: number, dir
   dma_check_direction(dir, "dma_unmap_sg");
   const first = sg_first(sgl);
   debug_dma_unmap_sg(k, dev, first, nents, dir, "dma_unmap_sg");
+  const dom = iommu_dma_domain(dev);
+  if (dom !== null) return iommu_dma_unmap_sg_call(k, dev, dom, first, nents, dir, attrs);
   let n = 0;
+  // Only a bounce slot needs more than cache maintenance: test for the pool once per call.
+  const pool = swiotlb_state(k).pool;
   for (let sg: scatterlist | null = first; sg; sg = walk_next(sg, n, nents, "dma_unmap_sg"), n++) {
-    dma_direct_unmap_phys(k, dev, sg.dma_address, sg.dma_length, dir, attrs);
+    if (pool === null || !pool.contains(dma_to_phys(dev, sg.dma_address))) dma_direct_unmap_sync(k, dev, sg.dma_address, sg.dma_length, dir, attrs);
+    else dma_direct_unmap_phys(k, dev, sg.dma_address, sg.dma_length, dir, attrs);
   }
   dma_state(k).stats.unmaps += n;
   trace_sg(k, "dma_unmap_sg", dev, nents, dir);
@@ -181,6 +213,8 @@ function sync_sg(dev: device, sgl: sg_list, nents: number, dir: dma_data_directi
   const k = current_kernel();
   dma_check_direction(dir, op);
   const first = sg_first(sgl);
+  const dom = iommu_dma_domain(dev);
+  if (dom !== null) return iommu_dma_sync_sg_call(k, dev, dom, first, nents, dir, to_cpu, op);
   let i = 0;
   for (let sg: scatterlist | null = first; sg; sg = walk_next(sg, i, nents, op), i++) {
     if (to_cpu) dma_direct_sync_single_for_cpu(k, dev, sg.dma_address, sg.dma_length, dir);

@@ -20,6 +20,7 @@ import { DMA_MAPPING_ERROR, dma_check_direction, dma_dir_name, type dma_data_dir
 import { dma_direct_map_phys, dma_direct_sync_single_for_cpu, dma_direct_sync_single_for_device, dma_direct_unmap_phys } from "./direct.ts";
 import { debug_dma_add, debug_dma_mapping_error, debug_dma_sync, debug_dma_unmap, dma_debug_report, type dma_debug_type } from "./debug.ts";
 import { dma_state, dma_warn_once } from "./state.ts";
+import { iommu_dma_domain, iommu_dma_map_phys, iommu_dma_sync_single_for_cpu, iommu_dma_sync_single_for_device, iommu_dma_unmap_phys } from "./iommu-dma.ts";
 
 function trace_dma(k: Kernel, name: string, dev: device, addr: number, size: number, dir: number): void {
   const t = k.platform.trace;
@@ -85,7 +86,9 @@ function single_phys(k: Kernel, dev: device, va: vaddr_t, size: number, dir: num
 /** The common tail of every streaming map: direct path, stats, dma-debug entry, trace. */
 function map_phys(k: Kernel, dev: device, phys: number, va: vaddr_t, size: number, dir: dma_data_direction, attrs: number, type: dma_debug_type, op: string): dma_addr_t {
   const st = dma_state(k).stats;
-  const addr = dma_direct_map_phys(k, dev, phys, size, dir, attrs);
+  // Behind a translating IOMMU the device reaches the buffer through an IOVA (iommu-dma.ts).
+  const dom = iommu_dma_domain(dev);
+  const addr = dom !== null ? iommu_dma_map_phys(k, dev, dom, phys, size, dir, attrs) : dma_direct_map_phys(k, dev, phys, size, dir, attrs);
   trace_dma(k, op, dev, addr, size, dir);
   if (addr === DMA_MAPPING_ERROR) {
     st.map_errors++;
@@ -151,7 +154,9 @@ export function dma_map_page(dev: device, pg: page, offset: number, size: number
 function unmap(dev: device, addr: dma_addr_t, size: number, dir: dma_data_direction, attrs: number, type: dma_debug_type, op: string): void {
   const k = current_kernel();
   dma_check_direction(dir, op);
-  dma_direct_unmap_phys(k, dev, addr, size, dir, attrs);
+  const dom = iommu_dma_domain(dev);
+  if (dom !== null) iommu_dma_unmap_phys(k, dev, dom, addr, size, dir, attrs);
+  else dma_direct_unmap_phys(k, dev, addr, size, dir, attrs);
   trace_dma(k, op, dev, addr, size, dir);
   debug_dma_unmap(k, dev, addr, { type, size, direction: dir }, op);
   dma_state(k).stats.unmaps++;
@@ -184,7 +189,11 @@ export function dma_unmap_page(dev: device, addr: dma_addr_t, size: number, dir:
 function sync(dev: device, addr: number, size: number, dir: dma_data_direction, to_cpu: boolean, op: string): void {
   const k = current_kernel();
   dma_check_direction(dir, op);
-  if (to_cpu) dma_direct_sync_single_for_cpu(k, dev, addr, size, dir);
+  const dom = iommu_dma_domain(dev);
+  if (dom !== null) {
+    if (to_cpu) iommu_dma_sync_single_for_cpu(k, dev, dom, addr, size, dir);
+    else iommu_dma_sync_single_for_device(k, dev, dom, addr, size, dir);
+  } else if (to_cpu) dma_direct_sync_single_for_cpu(k, dev, addr, size, dir);
   else dma_direct_sync_single_for_device(k, dev, addr, size, dir);
   trace_dma(k, op, dev, addr, size, dir);
   debug_dma_sync(k, dev, addr, size, dir, to_cpu, op);

@@ -43,15 +43,19 @@ function cache_op(k: Kernel, op: CacheOp, phys: number, len: number): void {
   if (len <= 0) return;
   const p = k.platform;
   const cpu = k.exec.cpu;
-  if (op === "clean") p.cacheClean(cpu, phys, len);
-  else if (op === "inval") p.cacheInvalidate(cpu, phys, len);
-  else p.cacheFlush(cpu, phys, len);
   const st = dma_state(k).stats;
   const n = lines_in(phys, len, p.lineSize());
   st.cache_ops++;
-  if (op === "clean") st.lines_cleaned += n;
-  else if (op === "inval") st.lines_invalidated += n;
-  else st.lines_flushed += n;
+  if (op === "clean") {
+    p.cacheClean(cpu, phys, len);
+    st.lines_cleaned += n;
+  } else if (op === "inval") {
+    p.cacheInvalidate(cpu, phys, len);
+    st.lines_invalidated += n;
+  } else {
+    p.cacheFlush(cpu, phys, len);
+    st.lines_flushed += n;
+  }
   if (p.trace.enabled) {
     p.trace.instant(p.trace.track(TRACE_PID_CPU, `CPU ${cpu}`), "dma", TRACE_NAME[op], k.exec.now(), { phys, len });
   }

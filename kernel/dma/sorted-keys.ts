@@ -32,7 +32,12 @@ export class SortedKeys {
     const sorted = new Float64Array(count);
     let n = 0;
     for (const k of keys) sorted[n++] = k;
-    sorted.sort(); // numeric, in place
+    return SortedKeys.fromArray(sorted, n);
+  }
+
+  /** A set of the @n distinct numbers in @sorted[0..n), which it sorts in place. */
+  static fromArray(sorted: Float64Array, n: number): SortedKeys {
+    sorted.subarray(0, n).sort(); // numeric, in place
     const s = new SortedKeys();
     const half = CHUNK_MAX >>> 1;
     let c = s.chunks[0];
@@ -99,16 +104,18 @@ export class SortedKeys {
    * Returns: how many.
    */
   downFrom(hi: number, lo: number, out: number[]): number {
-    out.length = 0;
+    // Fill by index and fix the length once: `out.length = 0` would drop the array's storage,
+    // so every query would allocate it again.
+    let n = 0;
     const chunks = this.chunks;
     for (let ci = this.chunkOf(hi); ci >= 0; ci--) {
       const c = chunks[ci];
-      for (let i = upper_bound(c, hi) - 1; i >= 0; i--) {
-        if (c[i] < lo) return out.length;
-        out.push(c[i]);
-      }
+      let i = upper_bound(c, hi) - 1;
+      for (; i >= 0 && c[i] >= lo; i--) out[n++] = c[i];
+      if (i >= 0) break; // stopped below lo
     }
-    return out.length;
+    if (out.length !== n) out.length = n;
+    return n;
   }
 
   /** Every key in ascending order, into `out` (appended). */
@@ -118,16 +125,127 @@ export class SortedKeys {
   }
 }
 
+/** murmur3's finalizer over both halves of a number key: 4 KiB-aligned keys spread too. */
+function hashKey(k: number): number {
+  let h = (k >>> 0) ^ Math.imul((k / 4294967296) >>> 0, 0x27d4eb2d); // low ^ mixed high 32 bits
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/**
+ * A hash map from numbers (addresses) to values: open addressing with linear probing in typed
+ * arrays, deletion by backward shift (no tombstones). For the DMA bookkeeping's per-segment
+ * look-ups it beats a Map: no entry objects, no rehash churn from delete/insert cycles.
+ * Iteration order is unspecified (callers sort the keys).
+ */
+export class NumMap<V> {
+  private keys: Float64Array;
+  private vals: (V | undefined)[];
+  private used: Uint8Array;
+  private mask: number;
+  size = 0;
+
+  constructor(capacity = 16) {
+    let cap = 16;
+    while (cap < capacity * 2) cap *= 2;
+    this.keys = new Float64Array(cap);
+    this.vals = new Array<V | undefined>(cap).fill(undefined);
+    this.used = new Uint8Array(cap);
+    this.mask = cap - 1;
+  }
+
+  private slotOf(k: number): number {
+    const keys = this.keys;
+    const used = this.used;
+    const mask = this.mask;
+    for (let i = hashKey(k) & mask; ; i = (i + 1) & mask) {
+      if (used[i] === 0) return -1 - i; // not present: where it would go
+      if (keys[i] === k) return i;
+    }
+  }
+
+  get(k: number): V | undefined {
+    const i = this.slotOf(k);
+    return i >= 0 ? this.vals[i] : undefined;
+  }
+
+  has(k: number): boolean {
+    return this.slotOf(k) >= 0;
+  }
+
+  set(k: number, v: V): void {
+    let i = this.slotOf(k);
+    if (i >= 0) {
+      this.vals[i] = v;
+      return;
+    }
+    if ((this.size + 1) * 2 > this.mask + 1) {
+      this.grow();
+      i = this.slotOf(k);
+    }
+    i = -1 - i;
+    this.keys[i] = k;
+    this.vals[i] = v;
+    this.used[i] = 1;
+    this.size++;
+  }
+
+  delete(k: number): boolean {
+    let i = this.slotOf(k);
+    if (i < 0) return false;
+    const keys = this.keys;
+    const vals = this.vals;
+    const used = this.used;
+    const mask = this.mask;
+    // backward shift: pull later members of the probe run into the hole when their home allows
+    for (let j = (i + 1) & mask; used[j] !== 0; j = (j + 1) & mask) {
+      const home = hashKey(keys[j]) & mask;
+      // may j's key move to i? only if its home is not cyclically in (i, j]
+      const between = i <= j ? home > i && home <= j : home > i || home <= j;
+      if (between) continue;
+      keys[i] = keys[j];
+      vals[i] = vals[j];
+      i = j;
+    }
+    used[i] = 0;
+    vals[i] = undefined;
+    this.size--;
+    return true;
+  }
+
+  /** Every key, in no particular order, into @out from index 0. Returns: how many. */
+  copyKeys(out: Float64Array): number {
+    const used = this.used;
+    let n = 0;
+    for (let i = 0; i < used.length; i++) if (used[i] !== 0) out[n++] = this.keys[i];
+    return n;
+  }
+
+  private grow(): void {
+    const { keys, vals, used } = this;
+    const cap = (this.mask + 1) * 2;
+    this.keys = new Float64Array(cap);
+    this.vals = new Array<V | undefined>(cap).fill(undefined);
+    this.used = new Uint8Array(cap);
+    this.mask = cap - 1;
+    this.size = 0;
+    for (let i = 0; i < used.length; i++) if (used[i] !== 0) this.set(keys[i], vals[i] as V);
+  }
+}
+
 /**
  * Lists of values keyed by a number, with the keys in order on demand: look-ups by exact key
- * hit a Map; the sorted keys (a SortedKeys) are built on the first ordered look-up, kept up
+ * hit a hash map (NumMap); the sorted keys (a SortedKeys) are built on the first ordered look-up, kept up
  * to date from then on, and dropped again when more changes than there are keys went by
  * without an ordered look-up. So a workload that only adds, finds and removes by key never
  * sorts, and one that asks in order pays O(log n) per change (a rebuild is O(n log n) after at
  * least n changes). Each key's list keeps insertion order.
  */
 export class SortedMultiMap<T> {
-  readonly byKey = new Map<number, T[]>();
+  readonly byKey = new NumMap<T[]>();
   private sorted: SortedKeys | null = null;
   private changes = 0;
   /** Values held, over all keys. */
@@ -166,7 +284,11 @@ export class SortedMultiMap<T> {
   /** The distinct keys in order, for an ordered look-up (valid until the next change). */
   keys(): SortedKeys {
     this.changes = 0;
-    return (this.sorted ??= SortedKeys.from(this.byKey.keys(), this.byKey.size));
+    if (this.sorted === null) {
+      const a = new Float64Array(this.byKey.size);
+      this.sorted = SortedKeys.fromArray(a, this.byKey.copyKeys(a));
+    }
+    return this.sorted;
   }
 
   private keyChanged(key: number, added: boolean): void {

@@ -44,7 +44,9 @@ function explain(f: IommuFault): { what: string; fix: string } {
           ? { what: "the page is mapped read-only for the device", fix: "Map the buffer DMA_FROM_DEVICE or DMA_BIDIRECTIONAL if the device must write it." }
           : { what: "the page is mapped write-only for the device", fix: "Map the buffer DMA_TO_DEVICE or DMA_BIDIRECTIONAL if the device must read it." };
       }
-      return { what: "no mapping", fix: "Map the buffer with the DMA API before giving its address to the device, and keep it mapped until the device is done." };
+      // The same fault is a driver bug (an unmapped or already-unmapped buffer) or a hostile
+      // device being contained; the IOMMU cannot tell which, so the fix covers both.
+      return { what: "no mapping", fix: "If the driver gave the device this address, map the buffer with the DMA API first and keep it mapped until the device is done; if it did not, the device acted on its own and the IOMMU contained it." };
     case 0x02:
       return { what: "the device has no context entry (not attached to any domain)", fix: "Let the device be probed by the IOMMU core (device_add) before it does DMA, and do not start DMA after the device was released." };
     case 0x0d:

@@ -28,6 +28,7 @@ import { EBUSY, EFAULT, EINVAL, ENODEV, ENOMEM, ENOSYS, ERR_PTR, type err_ptr } 
 import type { gfp_t, phys_addr_t } from "../include/types.ts";
 import type { bus_type } from "../base/core.ts";
 import { scatterlist, sg_next, sg_phys } from "../lib/scatterlist.ts";
+import { iommu_stale_note_unmap } from "./stale-check.ts";
 import { IoPgtable, IOPT_IOVA_BITS, IOPT_LARGE_SIZE, IOPT_PAGE_SIZE, IOPTE_R, IOPTE_W, type IommuPgtableCounters } from "./io-pgtable.ts";
 
 // ---- domain types (include/linux/iommu.h)
@@ -431,6 +432,8 @@ export function iommu_unmap_fast(domain: iommu_domain, iova: number, size: numbe
     gather_add(gather, iova + unmapped, n);
     unmapped += n;
   }
+  // The stale-translation checker remembers when (and by which call) the IOVA went away.
+  if (unmapped) iommu_stale_note_unmap(domain, iova, unmapped, "iommu_unmap_fast", k);
   return unmapped;
 }
 

@@ -129,11 +129,12 @@ export class SanFindings {
   }
 
   /** A write-back of the line at `lineAddr` destroyed device-written bytes (in `run`). */
-  lostWrite(e: dma_debug_entry | null, device: string, lineAddr: number, wroteNs: number, seq: number, run: R.ByteRun): void {
+  lostWrite(e: dma_debug_entry | null, device: string, lineAddr: number, wroteNs: number, seq: number, run: R.ByteRun, lineOff = lineAddr - (e?.dev_addr ?? 0)): void {
     if (!this.first("lost-device-write", e ?? this, "write-back", seq)) return;
     const flags = e ? (this.misuse.get(e) ?? 0) : 0;
     // no CPU store inside the buffer was seen: the dirt came from bytes sharing its line
-    const partLine = e !== null && (lineAddr < e.dev_addr || lineAddr + SAN_LINE > e.dev_addr + e.size);
+    // lineOff: the line's offset in the mapping (from the bus address the device wrote through)
+    const partLine = e !== null && (lineOff < 0 || lineOff + SAN_LINE > e.size);
     const shared = (flags & MISUSE_INSIDE) === 0 && ((flags & MISUSE_SHARED) !== 0 || partLine);
     const where = e ? ` ${R.san_offsets(run)} ${R.san_mapping_text(e)}` : "";
     const text = `write-back of a dirty cache line [line=${dma_fmt_addr(lineAddr)}] destroyed ${run.count} byte(s) the device wrote at ${dmesgStamp(wroteNs).trim()}${where}`;

@@ -20,6 +20,16 @@ export interface san_record {
   /** One past the last such byte. */
   readonly hi: number;
   /**
+   * The CPU bytes of the mapping this record covers: [plo, plo + psize), at mapping offset
+   * poff. One record per entry (plo = e.phys, poff 0) unless an IOMMU merged pages from several
+   * places into one segment (cpu-pieces.ts): then one record per piece.
+   */
+  readonly plo: number;
+  readonly psize: number;
+  readonly poff: number;
+  /** The entry's first record, which carries cpuWriteAt and recycledAt for all its pieces. */
+  readonly main: san_record | null;
+  /**
    * e.history.length when the CPU last wrote the mapping's bytes while owning them (-1:
    * never). Tells a documented recycle (device reuses a buffer the CPU only read after
    * sync_for_cpu) from a missing sync_for_device.

@@ -42,6 +42,8 @@ import { PhysIndex, type san_record } from "./phys-index.ts";
 import { SAN_LINE, Shadow } from "./shadow.ts";
 import { ByteRun } from "./report.ts";
 import { SanFindings, type san_stale_read } from "./findings.ts";
+import { san_cpu_pieces_of } from "./cpu-pieces.ts";
+import { iommu_stale_check_access, STALE_ACCESS_UNMANAGED } from "../../iommu/stale-check.ts";
 
 /** Removed entries remembered per device, to explain a device access after unmap. */
 export const SAN_GRAVES_PER_DEVICE = 64;
@@ -58,6 +60,8 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
   /** Where findings are made, deduplicated and printed. */
   readonly report: SanFindings;
   private readonly recs = new Map<dma_debug_entry, san_record>();
+  /** The further records of entries whose CPU side is several pieces (IOMMU-merged sg segments). */
+  private readonly pieceRecs = new Map<dma_debug_entry, san_record[]>();
   /** Per device, the last SAN_GRAVES_PER_DEVICE removed entries: a ring, oldest overwritten. */
   private readonly graves = new Map<device, { ring: dma_debug_entry[]; next: number }>();
   /** Kernel device behind each port seen (null: none the kernel knows; devices are enumerated at boot). */
@@ -81,22 +85,41 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
 
   onAdd(e: dma_debug_entry): void {
     if (e.type === "coherent") return;
-    let lo = e.phys;
-    let hi = e.phys + e.size;
-    if (e.direction !== DMA_TO_DEVICE && e.size > 0) {
+    const pieces = san_cpu_pieces_of(e);
+    if (pieces === null || pieces.length === 0) {
+      const r = this.record(e, e.phys, e.size, 0, null);
+      this.recs.set(e, r);
+      this.index.add(r);
+      return;
+    }
+    const main = this.record(e, pieces[0].phys, pieces[0].size, pieces[0].off, null);
+    this.recs.set(e, main);
+    this.index.add(main);
+    const more: san_record[] = [];
+    for (let i = 1; i < pieces.length; i++) {
+      const r = this.record(e, pieces[i].phys, pieces[i].size, pieces[i].off, main);
+      more.push(r);
+      this.index.add(r);
+    }
+    this.pieceRecs.set(e, more);
+  }
+
+  /** The record of CPU bytes [plo, plo + psize) of @e, at mapping offset @poff. */
+  private record(e: dma_debug_entry, plo: number, psize: number, poff: number, main: san_record | null): san_record {
+    let lo = plo;
+    let hi = plo + psize;
+    if (e.direction !== DMA_TO_DEVICE && psize > 0) {
       // A device-written buffer also owns the rest of its granules, within its allocation.
       const g = this.granule;
       const glo = Math.floor(lo / g) * g;
       const ghi = Math.ceil(hi / g) * g;
       if (glo !== lo || ghi !== hi) {
-        const obj = this.k.slab.objectAt(e.phys);
+        const obj = this.k.slab.objectAt(plo);
         lo = obj ? Math.max(glo, obj.phys) : glo;
         hi = obj ? Math.min(ghi, obj.phys + obj.slotSize) : ghi;
       }
     }
-    const r: san_record = { e, lo, hi, cpuWriteAt: -1, recycledAt: -1 };
-    this.recs.set(e, r);
-    this.index.add(r);
+    return { e, lo, hi, plo, psize, poff, main, cpuWriteAt: -1, recycledAt: -1 };
   }
 
   onRemove(e: dma_debug_entry): void {
@@ -104,12 +127,32 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
     if (r) {
       this.index.remove(r);
       this.recs.delete(e);
+      const more = this.pieceRecs.get(e);
+      if (more !== undefined) {
+        for (const m of more) this.index.remove(m);
+        this.pieceRecs.delete(e);
+      }
     }
     let g = this.graves.get(e.dev);
     if (!g) this.graves.set(e.dev, (g = { ring: [], next: 0 }));
     g.ring[g.next] = e;
     g.next = (g.next + 1) % SAN_GRAVES_PER_DEVICE;
-    if (this.shadow.size !== 0) this.pruneShadow(e.dev_addr, e.size);
+    if (this.shadow.size !== 0) this.pruneShadowOf(e);
+  }
+
+  /**
+   * Forget the uncached lines the device wrote through @e: the device-side physical range of
+   * the mapping, wherever the IOMMU or a bounce slot put it (the shadow lines name their
+   * entry). On the direct path that range starts at the bus address, which also catches lines
+   * written there through no mapping.
+   */
+  private pruneShadowOf(e: dma_debug_entry): void {
+    this.pruneShadow(e.dev_addr, e.size);
+    if (this.shadow.size === 0) return;
+    const p = this.k.platform;
+    this.shadow.lines.forEach((s, line) => {
+      if (s.entry === e && !p.lineCached(line * SAN_LINE)) this.shadow.drop(line);
+    });
   }
 
   /**
@@ -142,12 +185,13 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
     for (let i = 0; i < n; i++) {
       const r = this.index.hits[i];
       const e = r.e;
-      const a = Math.max(phys, e.phys);
-      const b = Math.min(phys + len, e.phys + e.size);
-      const deviceOwns = e.domain === "DEVICE" || r.recycledAt === e.history.length;
+      const m = r.main ?? r;
+      const a = Math.max(phys, r.plo);
+      const b = Math.min(phys + len, r.plo + r.psize);
+      const deviceOwns = e.domain === "DEVICE" || m.recycledAt === e.history.length;
       if (a < b) {
-        if (deviceOwns) this.report.cpuAccess(e, a - e.phys, b - e.phys, isWrite);
-        else if (isWrite) r.cpuWriteAt = e.history.length;
+        if (deviceOwns) this.report.cpuAccess(e, a - r.plo + r.poff, b - r.plo + r.poff, isWrite);
+        else if (isWrite) m.cpuWriteAt = e.history.length;
       } else if (isWrite && deviceOwns) {
         this.report.sharedLine(e, phys, len);
       }
@@ -161,6 +205,9 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
     if (!this.k.platform.isRam(addr, len)) return; // MSI doorbells, peer MMIO: not memory
     let dev = this.ports.get(port);
     if (dev === undefined) dev = this.resolvePort(port);
+    // Behind an IOMMU: did the access use a translation the kernel no longer has? (kernel/iommu/stale-check.ts)
+    // A domain its driver manages (iommu_map) holds no DMA API mappings: judge only the effects.
+    if (port.translator !== null && dev !== null && (iommu_stale_check_access(this.k, dev, addr, len, isWrite, busAddr) & STALE_ACCESS_UNMANAGED) !== 0) dev = null;
     this.deviceAccess(dev, port.name, port.coherent, addr, len, isWrite, busAddr);
   }
 
@@ -190,8 +237,10 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
     this.deviceSeq++;
     const e = dev !== null ? this.deviceOwnership(dev, busAddr, len, isWrite) : null;
     if (coherent) return;
-    if (isWrite) this.shadowDeviceWrite(addr, len, e, dev?.name ?? name);
-    else this.staleDeviceRead(dev, name, addr, len, e);
+    // physical address + delta = offset in e: the bus address locates the bytes in the mapping
+    const delta = e !== null ? busAddr - e.dev_addr - addr : 0;
+    if (isWrite) this.shadowDeviceWrite(addr, len, e, dev?.name ?? name, delta);
+    else this.staleDeviceRead(dev, name, addr, len, e, delta);
   }
 
   /** Walk the access through the device's entries; returns the first covering entry. */
@@ -254,18 +303,18 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
     this.report.deviceCpuOwned(e, from, to, isWrite);
   }
 
-  private shadowDeviceWrite(addr: number, len: number, e: dma_debug_entry | null, name: string): void {
+  private shadowDeviceWrite(addr: number, len: number, e: dma_debug_entry | null, name: string, delta: number): void {
     const p = this.k.platform;
     const now = this.k.exec.now();
     for (let line = lineOf(addr), last = lineOf(addr + len - 1); line <= last; line++) {
       const base = line * SAN_LINE;
       if (!p.lineCached(base)) continue; // the next load fills from RAM: nothing can go stale
-      this.shadow.mark(line, Math.max(addr, base) - base, Math.min(addr + len, base + SAN_LINE) - base, e, name, now, this.deviceSeq);
+      this.shadow.mark(line, Math.max(addr, base) - base, Math.min(addr + len, base + SAN_LINE) - base, e, name, now, this.deviceSeq, delta);
     }
   }
 
   /** A non-coherent device read RAM: did a dirty line hold something newer? */
-  private staleDeviceRead(dev: device | null, name: string, addr: number, len: number, e: dma_debug_entry | null): void {
+  private staleDeviceRead(dev: device | null, name: string, addr: number, len: number, e: dma_debug_entry | null, delta: number): void {
     const p = this.k.platform;
     if (!p.anyDirtyLines()) return;
     const run = this.run;
@@ -276,7 +325,7 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
       p.peekCached(-1, base, this.cacheBuf, 0, SAN_LINE);
       p.peekRam(base, this.ramBuf, 0, SAN_LINE);
       for (let i = Math.max(addr, base) - base, to = Math.min(addr + len, base + SAN_LINE) - base; i < to; i++) {
-        if (this.cacheBuf[i] !== this.ramBuf[i]) run.add(e ? base + i - e.dev_addr : base + i, base + i, this.cacheBuf[i], this.ramBuf[i]);
+        if (this.cacheBuf[i] !== this.ramBuf[i]) run.add(e ? base + i + delta : base + i, base + i, this.cacheBuf[i], this.ramBuf[i]);
       }
     }
     if (run.count !== 0) this.report.staleDeviceRead(dev, name, addr, e, run);
@@ -321,7 +370,7 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
         st.device = s.device;
         st.wroteNs = s.timeNs;
       }
-      st.run.add(st.e ? base + i - st.e.dev_addr : base + i, base + i, this.ramBuf[i], got);
+      st.run.add(st.e ? base + i + s.delta : base + i, base + i, this.ramBuf[i], got);
     }
     if (sameLo !== 0 || sameHi !== 0) this.shadow.clearBits(line, sameLo, sameHi);
   }
@@ -353,12 +402,13 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
     run.reset();
     const e = s.entry;
     for (let i = 0; i < SAN_LINE; i++) {
-      if (Shadow.has(s, i) && data[off + i] !== this.ramBuf[i]) run.add(e ? addr + i - e.dev_addr : addr + i, addr + i, this.ramBuf[i], data[off + i]);
+      if (Shadow.has(s, i) && data[off + i] !== this.ramBuf[i]) run.add(e ? addr + i + s.delta : addr + i, addr + i, this.ramBuf[i], data[off + i]);
     }
     const device = s.device;
     const wroteNs = s.timeNs;
     const seq = s.seq;
+    const lineOff = addr + s.delta;
     this.shadow.drop(line); // RAM now holds the line's bytes: nothing stale is left
-    if (run.count !== 0) this.report.lostWrite(e, device, addr, wroteNs, seq, run);
+    if (run.count !== 0) this.report.lostWrite(e, device, addr, wroteNs, seq, run, lineOff);
   }
 }

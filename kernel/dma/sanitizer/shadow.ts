@@ -27,6 +27,11 @@ export class ShadowLine {
   timeNs = 0;
   /** Which device access wrote last (the sanitizer numbers them): one stale episode. */
   seq = 0;
+  /**
+   * Physical address + delta = offset in `entry` (the device wrote through its bus address, an
+   * IOVA or a bounce slot, so neither entry.dev_addr nor entry.phys locates the bytes alone).
+   */
+  delta = 0;
 }
 
 /** Bits [from, to) of a 32-bit half (0 <= from <= to <= 32). */
@@ -49,7 +54,7 @@ export class Shadow {
   }
 
   /** Record that a device wrote bytes [from, to) of `line`. */
-  mark(line: number, from: number, to: number, entry: dma_debug_entry | null, device: string, timeNs: number, seq: number): void {
+  mark(line: number, from: number, to: number, entry: dma_debug_entry | null, device: string, timeNs: number, seq: number, delta = 0): void {
     let s = this.lines.get(line);
     if (s === undefined) {
       s = this.pool.pop() ?? new ShadowLine();
@@ -61,6 +66,7 @@ export class Shadow {
     s.device = device;
     s.timeNs = timeNs;
     s.seq = seq;
+    s.delta = delta;
   }
 
   /** Forget bytes [from, to) of `line`; the line goes when none is left. */
