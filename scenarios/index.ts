@@ -9,6 +9,12 @@ import { coherenceCpuWritesWhileMapped } from "./coherence-cpu-writes-while-mapp
 import { dmaApiMisuseScenario } from "./dma-api-misuse.ts";
 import { transferModesScenario } from "./transfer-modes.ts";
 import { pioVsDmaScenario } from "./pio-vs-dma.ts";
+import { iommuRogueDeviceScenario } from "./iommu-rogue-device.ts";
+import { iommuCrossDeviceScenario } from "./iommu-cross-device.ts";
+import { iommuReadonlyMappingScenario } from "./iommu-readonly-mapping.ts";
+import { iommuSubpageExposureScenario } from "./iommu-subpage-exposure.ts";
+import { iommuLazyFlushWindowScenario } from "./iommu-lazy-flush-window.ts";
+import { iommuStaleIotlbScenario } from "./iommu-stale-iotlb.ts";
 
 export const SCENARIOS: readonly Scenario[] = [
   eduScenario,
@@ -21,6 +27,12 @@ export const SCENARIOS: readonly Scenario[] = [
   dmaApiMisuseScenario,
   transferModesScenario,
   pioVsDmaScenario,
+  iommuRogueDeviceScenario,
+  iommuCrossDeviceScenario,
+  iommuReadonlyMappingScenario,
+  iommuSubpageExposureScenario,
+  iommuLazyFlushWindowScenario,
+  iommuStaleIotlbScenario,
 ];
 
 export function findScenario(name: string): Scenario | undefined {

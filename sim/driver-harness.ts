@@ -50,3 +50,34 @@ export async function inProcessContext(k: Kernel, name: string, fn: () => Promis
   await k.run({ until: () => finished });
   await k.run();
 }
+
+/**
+ * Run @fn as the device, @delayNs of virtual time from now (an event on the machine's clock, so
+ * findings and dmesg carry the time it happened), and drive the machine until it ran.
+ */
+export async function asDevice<T>(k: Kernel, delayNs: number, fn: () => T): Promise<T> {
+  k.enter();
+  let out: { v: T } | null = null;
+  // From when the CPUs are done with what they ran (the event clock lags the CPU time charged).
+  k.platform.at(Math.max(k.platform.now(), ...k.exec.busyUntil) + delayNs, "rogue-firmware", () => {
+    out = { v: fn() };
+  });
+  await k.run({ until: () => out !== null });
+  await k.run({ untilNs: k.platform.now() }); // what the access set off at that instant (fault interrupt)
+  return (out as { v: T } | null)!.v;
+}
+
+/**
+ * Run @fn in a kernel thread (process context, charged to @owner) and drive the machine only
+ * until it returned: unlike inProcessContext, later events (a flush-queue timer 10 ms ahead)
+ * stay pending, so the scenario decides when virtual time moves on.
+ */
+export async function inThread(k: Kernel, name: string, fn: () => Promise<void> | void, owner = ""): Promise<void> {
+  k.enter();
+  let finished = false;
+  k.exec.spawn(name, 0, owner, async () => {
+    await fn();
+    finished = true;
+  });
+  await k.run({ until: () => finished });
+}
