@@ -8,6 +8,9 @@
  *               copying the same bytes between the same scattered backing pages
  *   sg256       dma_map_sg + device reads of a 256-entry sg list + dma_unmap_sg vs TypedArray.set of
  *               the same pages; sanitizer on and off
+ *   iommu       a device streaming mapped pages with the IOMMU translating, as a cost factor over
+ *               the same machine without one: IOTLB hits (48 pages), misses (256), and
+ *               map + stream + unmap (bench/iommu-dma.ts)
  *   cpu-cached  CPU cached loads/s through the L1 vs plain Uint32Array reads
  *   ram-64g     host memory for a booted 64 GiB machine (resident set, not a ratio)
  */
@@ -23,6 +26,7 @@ import { getProfile } from "../hw/machine/profiles.ts";
 import { Platform } from "../kernel/platform/platform.ts";
 import { Kernel } from "../kernel/core/kernel.ts";
 import { makeSgBench } from "./sg-dma.ts";
+import { benchIommu } from "./iommu-dma.ts";
 
 function time(fn: () => void, minMs = 300): number {
   fn(); // warm up
@@ -164,5 +168,6 @@ console.log(`dmasim benchmarks (node ${process.version}, ratios are sim / baseli
 benchEvents();
 benchDma();
 benchSg();
+benchIommu(time);
 benchCpu();
 benchRam64g();

@@ -135,6 +135,8 @@ export class IommuStats {
 }
 
 const TWO32 = 0x100000000;
+const IOVA_LIMIT = 2 ** IOMMU_IOVA_BITS;
+const LARGE_PAGE = 2 ** IOMMU_LARGE_SHIFT;
 const CONTEXT_CACHE_ENTRIES = 64; // a power of two: indexed by rid & (entries - 1)
 const PSC_ENTRIES = 64;
 const NFR = IOMMU_NUM_FAULT_RECORDS;
@@ -237,7 +239,7 @@ export class Iommu implements DmaTranslator {
     const did = this.curDid;
     if (this.curMode === IOMMU_MODE_PASSTHROUGH) return iova;
     if (this.curMode === IOMMU_MODE_BLOCKED) return this.fault(requesterId, iova, isWrite, IOMMU_FR_BLOCKED, false, did);
-    if (iova + n > 2 ** IOMMU_IOVA_BITS) return this.fault(requesterId, iova, isWrite, IOMMU_FR_ADDR_WIDTH, false, did);
+    if (iova + n > IOVA_LIMIT) return this.fault(requesterId, iova, isWrite, IOMMU_FR_ADDR_WIDTH, false, did);
 
     let e = this.iotlb.lookup(did, iova);
     if (e) {
@@ -257,12 +259,12 @@ export class Iommu implements DmaTranslator {
         }
         return this.fault(requesterId, iova, isWrite, isWrite ? IOMMU_FR_WRITE : IOMMU_FR_READ, false, did);
       }
-      e = this.iotlb.insert(did, Math.floor(iova / 2 ** w.shift), w.shift, w.phys, w.canRead, w.canWrite);
+      e = this.iotlb.insert(did, Math.floor(iova / (w.shift === 12 ? 4096 : LARGE_PAGE)), w.shift, w.phys, w.canRead, w.canWrite);
     }
     if (isWrite ? !e.canWrite : !e.canRead) {
       return this.fault(requesterId, iova, isWrite, isWrite ? IOMMU_FR_WRITE : IOMMU_FR_READ, true, did);
     }
-    const size = e.shift === 12 ? 4096 : 2 ** e.shift;
+    const size = e.shift === 12 ? 4096 : LARGE_PAGE;
     return e.phys + (iova - Math.floor(iova / size) * size);
   }
 

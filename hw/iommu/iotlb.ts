@@ -104,7 +104,7 @@ export class Iotlb {
   }
 
   private probe(did: number, iova: number, shift: number): IotlbEntry | null {
-    const vpn = Math.floor(iova / 2 ** shift);
+    const vpn = Math.floor(iova / (shift === 12 ? 4096 : 2097152)); // (no `**`: a Math.pow call per DMA page)
     const base = this.setOf(did, vpn, shift) * this.ways;
     for (let i = base; i < base + this.ways; i++) {
       const s = this.slots[i]!;
