@@ -8,9 +8,8 @@
 import { getProfile } from "../hw/machine/profiles.ts";
 import { findScenario } from "../scenarios/index.ts";
 import { runScenario } from "../sim/run.ts";
-import { formatSummary } from "./summary.ts";
-
 import type { RunReport } from "../sim/report.ts";
+import { formatSummary } from "./summary.ts";
 
 /** What one run showed, in a few words. */
 type Verdict = (r: RunReport) => string;
