@@ -41,13 +41,7 @@ export function boundCount(k: Kernel, name: string): number {
  * who the work is charged to (allocations, oopses): normally the driver being exercised.
  */
 export async function inProcessContext(k: Kernel, name: string, fn: () => Promise<void>, owner = ""): Promise<void> {
-  k.enter();
-  let finished = false;
-  k.exec.spawn(name, 0, owner, async () => {
-    await fn();
-    finished = true;
-  });
-  await k.run({ until: () => finished });
+  await inThread(k, name, fn, owner);
   await k.run();
 }
 
