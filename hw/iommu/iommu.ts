@@ -231,14 +231,27 @@ export class Iommu implements DmaTranslator {
     if (iova - Math.floor(iova / IOMMU_PAGE_SIZE) * IOMMU_PAGE_SIZE + n > IOMMU_PAGE_SIZE) {
       throw new RangeError(`${this.name}: translate of ${len} bytes at 0x${iova.toString(16)} crosses a 4 KiB IOVA page (the port must split)`);
     }
-    this.stats.translations++;
-    if (!this.enabled) return iova;
+    const stats = this.stats;
+    stats.translations++;
+    if ((this.gcmd & IOMMU_GCMD_TE) === 0) return iova;
 
-    const why = this.readContext(requesterId);
-    if (why !== 0) return this.fault(requesterId, iova, isWrite, why, false, 0);
-    const did = this.curDid;
-    if (this.curMode === IOMMU_MODE_PASSTHROUGH) return iova;
-    if (this.curMode === IOMMU_MODE_BLOCKED) return this.fault(requesterId, iova, isWrite, IOMMU_FR_BLOCKED, false, did);
+    // The context cache's hit path inline (it runs for every page a device touches).
+    const slot = requesterId & (CONTEXT_CACHE_ENTRIES - 1);
+    let mode: number;
+    let did: number;
+    if (this.ccRid[slot] === requesterId) {
+      stats.contextHits++;
+      mode = this.ccMode[slot]!;
+      did = this.ccDid[slot]!;
+      this.curRoot = this.ccRoot[slot]!;
+    } else {
+      const why = this.readContext(requesterId);
+      if (why !== 0) return this.fault(requesterId, iova, isWrite, why, false, 0);
+      mode = this.curMode;
+      did = this.curDid;
+    }
+    if (mode === IOMMU_MODE_PASSTHROUGH) return iova;
+    if (mode === IOMMU_MODE_BLOCKED) return this.fault(requesterId, iova, isWrite, IOMMU_FR_BLOCKED, false, did);
     if (iova + n > IOVA_LIMIT) return this.fault(requesterId, iova, isWrite, IOMMU_FR_ADDR_WIDTH, false, did);
 
     let e = this.iotlb.lookup(did, iova);

@@ -29,6 +29,8 @@ export class Iotlb {
   readonly sets: number;
   private readonly slots: Slot[];
   private clock = 0;
+  /** sets - 1 when the set count is a power of two (a mask instead of a division), else -1. */
+  private readonly setMask: number;
   /** Valid 2 MiB entries: while 0, a lookup skips the 2 MiB probe. */
   private large = 0;
 
@@ -40,6 +42,7 @@ export class Iotlb {
       throw new RangeError(`iotlb: entries (${entries}) must be a positive multiple of ways (${ways})`);
     }
     this.sets = entries / ways;
+    this.setMask = (this.sets & (this.sets - 1)) === 0 ? this.sets - 1 : -1;
     this.slots = Array.from({ length: entries }, () => ({ valid: false, lru: 0, did: 0, vpn: 0, shift: 12, phys: 0, canRead: false, canWrite: false }));
   }
 
@@ -118,9 +121,9 @@ export class Iotlb {
 
   private setOf(did: number, vpn: number, shift: number): number {
     // Mix the domain in so two domains using the same IOVAs do not fight over one set.
-    const lo = vpn % 0x100000000 >>> 0;
-    const h = (lo ^ Math.imul(did + 1, 0x9e3779b1) ^ (shift === 21 ? 0x5bd1e995 : 0)) >>> 0;
-    return (h >>> 1) % this.sets; // a Smi modulo: h itself may exceed 2^31 (a double)
+    // (`>>> 0` is the low 32 bits of any integer below 2^53; no `%`, a slow call on doubles)
+    const h = (vpn >>> 0) ^ Math.imul(did + 1, 0x9e3779b1) ^ (shift === 21 ? 0x5bd1e995 : 0);
+    return this.setMask >= 0 ? (h >>> 1) & this.setMask : (h >>> 1) % this.sets;
   }
 
   private drop(pred: (s: Slot) => boolean): number {
