@@ -7,20 +7,29 @@
  * around it; `MemorySystem` moves lines between levels and memory.
  */
 
-export const LINE_SHIFT = 6;
-export const LINE_SIZE = 1 << LINE_SHIFT;
+// The sizes as module-private constants, exported below under their names. V8 keeps an
+// exported binding in a cell that even this module loads and hole-checks at every use, so
+// `line / LINES_PER_PAGE` in pageBucket was a real integer division on every cache access and
+// maintenance walk; a private const folds into a shift or a multiplication.
+const SHIFT = 6;
+const LINE = 1 << SHIFT;
+const PAGE_LINES = 4096 / LINE;
+const BUCKETS = 4096;
+
+export const LINE_SHIFT = SHIFT;
+export const LINE_SIZE = LINE;
 
 /** Lines per 4 KiB page. */
-export const LINES_PER_PAGE = 4096 / LINE_SIZE;
+export const LINES_PER_PAGE = PAGE_LINES;
 /** Page residency buckets per level (a power of two). */
-export const PAGE_BUCKETS = 4096;
+export const PAGE_BUCKETS = BUCKETS;
 
 /**
  * The residency bucket of `line`'s page. Pages 4096 apart share a bucket, so a zero count is
  * exact (no line of the page is held) and a non-zero one only says "maybe".
  */
 export function pageBucket(line: number): number {
-  return (line / LINES_PER_PAGE) & (PAGE_BUCKETS - 1); // ToInt32 truncates: floor for line >= 0
+  return (line / PAGE_LINES) & (BUCKETS - 1); // ToInt32 truncates: floor for line >= 0
 }
 
 export const INVALID = 0;
@@ -38,8 +47,8 @@ export interface CacheGeometry {
  * skip of maintenance walks and device snoops asks for every page they cover.
  */
 export class PageResidency {
-  readonly valid = new Uint32Array(PAGE_BUCKETS);
-  readonly dirty = new Uint32Array(PAGE_BUCKETS);
+  readonly valid = new Uint32Array(BUCKETS);
+  readonly dirty = new Uint32Array(BUCKETS);
 }
 
 /** A residency no one reads: levels built alone (tests) count into it. */
@@ -61,8 +70,8 @@ export class CacheLevel {
    * snooping device accesses) skip a page none of whose lines is held in O(1), instead of
    * looking up its 64 lines one by one.
    */
-  readonly pageValid = new Uint32Array(PAGE_BUCKETS);
-  readonly pageDirty = new Uint32Array(PAGE_BUCKETS);
+  readonly pageValid = new Uint32Array(BUCKETS);
+  readonly pageDirty = new Uint32Array(BUCKETS);
 
   /** The hierarchy-wide counts this level adds its own to. */
   readonly total: PageResidency;
@@ -74,7 +83,7 @@ export class CacheLevel {
   ) {
     this.total = total;
     if (!Number.isInteger(geom.ways) || geom.ways < 1) throw new RangeError(`${name}: ways must be a positive integer, got ${geom.ways}`);
-    const sets = geom.size / (geom.ways * LINE_SIZE);
+    const sets = geom.size / (geom.ways * LINE);
     if (!Number.isInteger(sets) || sets < 1 || (sets & (sets - 1)) !== 0) {
       throw new RangeError(`${name}: size ${geom.size} with ${geom.ways} ways does not give a power-of-two set count`);
     }
@@ -84,12 +93,12 @@ export class CacheLevel {
     this.tags = new Float64Array(slots).fill(-1);
     this.state = new Uint8Array(slots);
     this.lru = new Float64Array(slots);
-    this.data = new Uint8Array(slots * LINE_SIZE);
+    this.data = new Uint8Array(slots * LINE);
   }
 
   /** Slot holding `line`, or -1. */
   find(line: number): number {
-    const base = (line % this.sets) * this.ways;
+    const base = (line & (this.sets - 1)) * this.ways; // sets is a power of two; `%` on a double is slow
     const tags = this.tags;
     for (let i = base, end = base + this.ways; i < end; i++) {
       if (tags[i] === line) return i;
@@ -104,7 +113,7 @@ export class CacheLevel {
 
   /** The slot to fill for `line`: an invalid way if any, else the least recently used. */
   victimFor(line: number): number {
-    const base = (line % this.sets) * this.ways;
+    const base = (line & (this.sets - 1)) * this.ways;
     let best = base;
     for (let i = base, end = base + this.ways; i < end; i++) {
       if (this.state[i] === INVALID) return i;
@@ -115,7 +124,7 @@ export class CacheLevel {
 
   /** Byte offset of a slot's data. */
   dataOffset(slot: number): number {
-    return slot * LINE_SIZE;
+    return slot * LINE;
   }
 
   /** Install `line` in `slot` (which the caller has emptied) with the given state. */

@@ -28,8 +28,16 @@
 import { BusError, type PhysMap } from "../mem/phys-map.ts";
 import type { AccessSize } from "../mem/mmio.ts";
 import type { Prng } from "../core/prng.ts";
-import { CacheLevel, CLEAN, DIRTY, INVALID, LINE_SIZE, LINES_PER_PAGE, PageResidency, pageBucket, type CacheGeometry } from "./cache.ts";
+import * as cache from "./cache.ts";
+import { CacheLevel, PageResidency, type CacheGeometry } from "./cache.ts";
 import type { Interconnect } from "../bus/interconnect.ts";
+
+// Copied into module constants once: TurboFan folds a module's own constants (LINE_SIZE
+// divisions become multiplications) but not imported bindings, which it must load and
+// hole-check at every use (and under a CommonJS transform each use is a getter call).
+const { CLEAN, DIRTY, INVALID, LINE_SIZE, LINES_PER_PAGE, pageBucket } = cache;
+// Offsets within a line or page use `& (size - 1)` (both are powers of two), not `%`: on an
+// address above 2^31 (or any value TurboFan keeps as a double) `%` is a slow library call.
 
 const WALK_CLEAN = 0;
 const WALK_INVALIDATE = 1;
@@ -209,7 +217,7 @@ export class MemorySystem {
     const chunk = this.lineBuf;
     chunk.fill(value);
     while (len > 0) {
-      const n = Math.min(len, LINE_SIZE - (addr % LINE_SIZE));
+      const n = Math.min(len, LINE_SIZE - (addr & (LINE_SIZE - 1)));
       this.cpuWrite(cpu, addr, chunk, 0, n, type);
       addr += n;
       len -= n;
@@ -403,7 +411,7 @@ export class MemorySystem {
   /** Tell the observer about a store that bypassed the cache, line by line. */
   private observeStore(addr: number, len: number): void {
     while (len > 0) {
-      const n = Math.min(len, LINE_SIZE - (addr % LINE_SIZE));
+      const n = Math.min(len, LINE_SIZE - (addr & (LINE_SIZE - 1)));
       this.observer!.onCpuStore(addr, n);
       addr += n;
       len -= n;
@@ -573,7 +581,7 @@ export class MemorySystem {
     const first = Math.floor(addr / LINE_SIZE);
     const last = Math.floor((addr + len - 1) / LINE_SIZE);
     for (let line = first; line <= last; line++) {
-      if (line % LINES_PER_PAGE === 0 || line === first) {
+      if ((line & (LINES_PER_PAGE - 1)) === 0 || line === first) {
         // nothing of this page is cached: no line of it to clean or drop
         const next = Math.min(last + 1, (Math.floor(line / LINES_PER_PAGE) + 1) * LINES_PER_PAGE);
         if (!this.pageMayHold(line, false)) {
@@ -581,7 +589,7 @@ export class MemorySystem {
           continue;
         }
       }
-      const partial = (line === first && addr % LINE_SIZE !== 0) || (line === last && (addr + len) % LINE_SIZE !== 0);
+      const partial = (line === first && (addr & (LINE_SIZE - 1)) !== 0) || (line === last && ((addr + len) & (LINE_SIZE - 1)) !== 0);
       if (partial) this.cleanLine(line);
       this.invalidateLine(line);
     }

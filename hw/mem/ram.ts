@@ -6,15 +6,26 @@
  * sequential copy pays the map lookup once per page, not once per byte.
  */
 
+// PAGE (module-private) is what the code below uses: an exported binding lives in a cell that
+// V8 loads and hole-checks at every use, even in this module, so `addr / PAGE_SIZE` would be a
+// real division per access; a private const folds into a multiplication.
+const PAGE = 4096;
+const PAGE_MASK = PAGE - 1;
 export const PAGE_SHIFT = 12;
-export const PAGE_SIZE = 1 << PAGE_SHIFT;
-const PAGE_MASK = PAGE_SIZE - 1;
+export const PAGE_SIZE = PAGE;
 /**
  * Copies up to this many bytes (a cache line, a descriptor, a register-sized access) go byte
  * by byte when both ranges are in bounds: cheaper than the subarray view TypedArray.set would
  * need, and allocation-free. (Out of bounds keeps TypedArray.set's behaviour.)
  */
 const SMALL_COPY = 64;
+/**
+ * TypedArray.prototype.set, called as `U8_SET.call(dst, src, off)` on the page-copy paths.
+ * `dst.set` is a property load whose inline cache sees every kind of array the simulator
+ * copies into (device buffers, Buffers, cache-line arrays...), goes megamorphic and costs a
+ * generic lookup per page; a call through the known builtin costs none.
+ */
+const U8_SET = Uint8Array.prototype.set;
 
 /** Pages per directory chunk (a power of two): 4096 pages = 16 MiB of physical memory. */
 const CHUNK_PAGES = 4096;
@@ -37,7 +48,7 @@ export class SparseRam {
   private resident = 0;
   private lastPfn = -1;
   private lastPage: Uint8Array | null = null;
-  private static readonly ZERO = new Uint8Array(PAGE_SIZE);
+  private static readonly ZERO = new Uint8Array(PAGE);
 
   /** Pages actually backed by host memory. */
   get residentPages(): number {
@@ -64,7 +75,7 @@ export class SparseRam {
   }
 
   private allocate(pfn: number): Uint8Array {
-    const p = new Uint8Array(PAGE_SIZE);
+    const p = new Uint8Array(PAGE);
     this.resident++;
     if (pfn >= DIR_CHUNKS * CHUNK_PAGES) {
       this.high.set(pfn, p);
@@ -83,11 +94,16 @@ export class SparseRam {
 
   /** Copy `len` bytes at physical `addr` into `dst[dstOff..]`. */
   read(addr: number, dst: Uint8Array, dstOff: number, len: number): void {
+    // One whole page (a page-sized DMA segment): no loop, no view.
+    if (len === PAGE && (addr & PAGE_MASK) === 0) {
+      U8_SET.call(dst, this.page(addr / PAGE, false) ?? SparseRam.ZERO, dstOff);
+      return;
+    }
     while (len > 0) {
       const off = addr & PAGE_MASK; // ToInt32 keeps the low 32 bits: exact for the offset
-      const n = Math.min(len, PAGE_SIZE - off);
-      const p = this.page((addr - off) / PAGE_SIZE, false) ?? SparseRam.ZERO;
-      if (n === PAGE_SIZE) dst.set(p, dstOff); // a whole page: no view to allocate
+      const n = Math.min(len, PAGE - off);
+      const p = this.page((addr - off) / PAGE, false) ?? SparseRam.ZERO;
+      if (n === PAGE) U8_SET.call(dst, p, dstOff); // a whole page: no view to allocate
       else if (n <= SMALL_COPY && dstOff >= 0 && dstOff + n <= dst.length) for (let i = 0; i < n; i++) dst[dstOff + i] = p[off + i];
       else dst.set(p.subarray(off, off + n), dstOff);
       addr += n;
@@ -100,9 +116,9 @@ export class SparseRam {
   write(addr: number, src: Uint8Array, srcOff: number, len: number): void {
     while (len > 0) {
       const off = addr & PAGE_MASK;
-      const n = Math.min(len, PAGE_SIZE - off);
-      const p = this.page((addr - off) / PAGE_SIZE, true)!;
-      if (n === PAGE_SIZE && srcOff === 0 && src.length === PAGE_SIZE) p.set(src);
+      const n = Math.min(len, PAGE - off);
+      const p = this.page((addr - off) / PAGE, true)!;
+      if (n === PAGE && srcOff === 0 && src.length === PAGE) p.set(src);
       else if (n <= SMALL_COPY && srcOff >= 0 && srcOff + n <= src.length) for (let i = 0; i < n; i++) p[off + i] = src[srcOff + i];
       else p.set(src.subarray(srcOff, srcOff + n), off);
       addr += n;
@@ -114,9 +130,9 @@ export class SparseRam {
   /** Fill `len` bytes at `addr` with `value`. */
   fill(addr: number, value: number, len: number): void {
     while (len > 0) {
-      const pfn = Math.floor(addr / PAGE_SIZE);
+      const pfn = Math.floor(addr / PAGE);
       const off = addr & PAGE_MASK;
-      const n = Math.min(len, PAGE_SIZE - off);
+      const n = Math.min(len, PAGE - off);
       const p = this.page(pfn, value !== 0);
       if (p) p.fill(value, off, off + n);
       addr += n;

@@ -16,16 +16,8 @@ import type { Kernel } from "../core/kernel.ts";
 import { current_kernel } from "../core/current.ts";
 import type { device } from "../include/device.ts";
 import type { dma_addr_t, phys_addr_t } from "../include/types.ts";
-import {
-  DMA_ATTR_MMIO,
-  DMA_ATTR_REQUIRE_COHERENT,
-  DMA_ATTR_SKIP_CPU_SYNC,
-  DMA_MAPPING_ERROR,
-  DMA_TO_DEVICE,
-  dma_dir_name,
-  dma_fmt_addr,
-  type dma_data_direction,
-} from "./defs.ts";
+import * as defs from "./defs.ts";
+import { dma_dir_name, dma_fmt_addr, type dma_data_direction } from "./defs.ts";
 import { arch_sync_dma_for_cpu, arch_sync_dma_for_device } from "./noncoherent.ts";
 import { dma_warn_once } from "./state.ts";
 import { dma_debug_report } from "./debug.ts";
@@ -39,6 +31,11 @@ import {
   swiotlb_sync_single_for_device,
   swiotlb_tbl_unmap_single,
 } from "./swiotlb.ts";
+
+// Copied into module constants once: the per-segment tests then use constants TurboFan folds,
+// not imported bindings it loads and hole-checks at every use (a getter call each under a
+// CommonJS transform). defs.ts imports nothing of the DMA layer, so it is loaded by now.
+const { DMA_ATTR_MMIO, DMA_ATTR_REQUIRE_COHERENT, DMA_ATTR_SKIP_CPU_SYNC, DMA_MAPPING_ERROR, DMA_TO_DEVICE } = defs;
 
 /** phys_to_dma - bus address of a physical address (no bus offsets on our machines). */
 export function phys_to_dma(dev: device, phys: phys_addr_t | number): dma_addr_t {

@@ -21,8 +21,12 @@ import type { Kernel } from "../core/kernel.ts";
 import { current_kernel } from "../core/current.ts";
 import { TRACE_PID_CPU } from "../platform/platform.ts";
 import type { phys_addr_t } from "../include/types.ts";
-import { DMA_TO_DEVICE, type dma_data_direction } from "./defs.ts";
+import * as defs from "./defs.ts";
+import type { dma_data_direction } from "./defs.ts";
 import { dma_state } from "./state.ts";
+
+// A module constant, not an imported binding, in the per-segment test (see direct.ts).
+const { DMA_TO_DEVICE } = defs;
 
 type CacheOp = "clean" | "inval" | "flush";
 
@@ -36,6 +40,12 @@ const TRACE_NAME: Record<CacheOp, string> = {
 function lines_in(phys: number, len: number, lineSize: number): number {
   if (len <= 0) return 0;
   return Math.floor((phys + len - 1) / lineSize) - Math.floor(phys / lineSize) + 1;
+}
+
+/** Trace one maintenance primitive as an instant on the CPU's track (tracing on only). */
+function trace_op(k: Kernel, op: CacheOp, phys: number, len: number): void {
+  const t = k.platform.trace;
+  t.instant(t.track(TRACE_PID_CPU, `CPU ${k.exec.cpu}`), "dma", TRACE_NAME[op], k.exec.now(), { phys, len });
 }
 
 /** One maintenance primitive over whole lines: run it, count it, trace it. */
@@ -56,9 +66,7 @@ function cache_op(k: Kernel, op: CacheOp, phys: number, len: number): void {
     p.cacheFlush(cpu, phys, len);
     st.lines_flushed += n;
   }
-  if (p.trace.enabled) {
-    p.trace.instant(p.trace.track(TRACE_PID_CPU, `CPU ${cpu}`), "dma", TRACE_NAME[op], k.exec.now(), { phys, len });
-  }
+  if (p.trace.enabled) trace_op(k, op, phys, len);
 }
 
 /**
@@ -86,14 +94,18 @@ export function dcache_clean_inval_poc(phys: number, len: number, k: Kernel = cu
 export function dcache_inval_poc(phys: number, len: number, k: Kernel = current_kernel()): void {
   if (len <= 0) return;
   const ls = k.platform.lineSize();
+  // Rounded down with floor, not `%`: addresses are often above 2^31, where `%` is a slow
+  // double modulo in V8.
   let start = phys;
   let end = phys + len;
-  if (end % ls !== 0) {
-    end -= end % ls;
+  const endDown = Math.floor(end / ls) * ls;
+  if (endDown !== end) {
+    end = endDown;
     cache_op(k, "flush", end, ls);
   }
-  if (start % ls !== 0) {
-    start -= start % ls;
+  const startDown = Math.floor(start / ls) * ls;
+  if (startDown !== start) {
+    start = startDown;
     cache_op(k, "flush", start, ls);
     start += ls;
   }
