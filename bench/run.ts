@@ -28,8 +28,13 @@ import { Kernel } from "../kernel/core/kernel.ts";
 import { makeSgBench } from "./sg-dma.ts";
 import { benchIommu } from "./iommu-dma.ts";
 
+const WARMUP_MS = 100;
+
 function time(fn: () => void, minMs = 300): number {
-  fn(); // warm up
+  // Warm up for a while, not one call: the optimiser needs many runs of the hot loops, and the
+  // groups before this one left type feedback of their own in shared code (steady state wanted).
+  const warm = performance.now();
+  while (performance.now() - warm < WARMUP_MS) fn();
   let runs = 0;
   const t0 = performance.now();
   let t = t0;

@@ -25,7 +25,6 @@ import type { DmaPort } from "../../dma/dma-port.ts";
 import type { BusMode, Interconnect } from "../../bus/interconnect.ts";
 import { DmacChannel, decodeDescriptor, type ParsedDescriptor } from "./dmac-channel.ts";
 import type { DmacPeripheral } from "./dmac-pport.ts";
-// Named imports: a module namespace's properties load slowly in V8 (see hw/iommu/iommu.ts).
 import {
   CH_INT_CHAIN_DONE,
   CH_INT_DESC_DONE,

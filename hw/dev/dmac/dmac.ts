@@ -25,7 +25,6 @@ import type { BusMaster, Interconnect } from "../../bus/interconnect.ts";
 import { DmacChannel, type DmacChannelStats } from "./dmac-channel.ts";
 import { DmacEngine, type DmacEngineHost } from "./dmac-engine.ts";
 import { PeripheralPort, type DmacPeripheral } from "./dmac-pport.ts";
-// Named imports: a module namespace's properties load slowly in V8 (see hw/iommu/iommu.ts).
 import {
   CH_BURST_MAX_LOG2,
   CH_CTRL,

@@ -32,7 +32,6 @@ import type { DeviceContext } from "../../core/device-context.ts";
 import type { ScheduledEvent } from "../../core/scheduler.ts";
 import { TRACE_PID_DEVICE, type TraceTrack } from "../../core/trace.ts";
 import type { AccessSize, MmioOps } from "../../mem/mmio.ts";
-// Named imports: a module namespace's properties load slowly in V8 (see hw/iommu/iommu.ts).
 import {
   EDU_DEFAULT_DMA_BITS,
   EDU_DMA_BUF_ADDR,

@@ -19,7 +19,6 @@ import type { DmaPort } from "../../dma/dma-port.ts";
 import type { IrqLine } from "../../irq/intc.ts";
 import { MmioRegion, type AccessSize } from "../../mem/mmio.ts";
 import { EduCore, type EduCoreOptions, type EduHost } from "./edu-core.ts";
-// Named imports: a module namespace's properties load slowly in V8 (see hw/iommu/iommu.ts).
 import {
   EDU_BAR0_SIZE,
   EDU_DMA_REGS_END,

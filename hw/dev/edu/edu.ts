@@ -17,7 +17,6 @@ import { PciDevice } from "../../bus/pci.ts";
 import type { DeviceContext } from "../../core/device-context.ts";
 import { MmioRegion, type AccessSize } from "../../mem/mmio.ts";
 import { EduCore, type EduCoreOptions, type EduHost } from "./edu-core.ts";
-// Named imports: a module namespace's properties load slowly in V8 (see hw/iommu/iommu.ts).
 import {
   EDU_BAR0_SIZE,
   EDU_CLASS_CODE,
