@@ -70,13 +70,14 @@ export class DmaPort {
 
   /** Read `len` bytes at bus address `addr` into `dst[off..]`; false if the transaction failed. */
   read(addr: number, dst: Uint8Array, off: number, len: number): boolean {
-    // The bulk case (no IOMMU, an address the lines can drive) straight to memory.
-    if (this.translator === null && this.addressBits >= 53) return this.physAccess(addr, dst, off, len, false, addr);
+    // The bulk cases (an address the lines can drive): straight to memory, or to the IOMMU.
+    if (this.addressBits >= 53) return this.translator === null ? this.physAccess(addr, dst, off, len, false, addr) : this.access(addr, dst, off, len, false);
     return this.transfer(addr, dst, off, len, false);
   }
 
   /** Write `len` bytes from `src[off..]` to bus address `addr`; false if the transaction failed. */
   write(addr: number, src: Uint8Array, off: number, len: number): boolean {
+    if (this.addressBits >= 53) return this.access(addr, src, off, len, true);
     return this.transfer(addr, src, off, len, true);
   }
 
