@@ -48,6 +48,8 @@ export class WalkResult {
 }
 
 const ENTRY_MASK = 0x1ff;
+/** Bytes one entry maps at each level (index = level): a table, not `2 ** shift` (a Math.pow call per level per walk). */
+const LEVEL_SPAN = [0, 1, 2, 3, 4].map((level) => 2 ** (IOMMU_PAGE_SHIFT + 9 * (level - 1)));
 
 /**
  * walkPageTable - translate `iova` through the table at `table`, starting at `level` (4 for a
@@ -59,8 +61,7 @@ const ENTRY_MASK = 0x1ff;
 export function walkPageTable(read: PteReader, table: number, iova: number, out: WalkResult, level = IOMMU_LEVELS, canRead = true, canWrite = true): WalkResult {
   out.l1Table = -1;
   for (; level >= 1; level--) {
-    const shift = IOMMU_PAGE_SHIFT + 9 * (level - 1);
-    const index = Math.floor(iova / 2 ** shift) & ENTRY_MASK;
+    const index = Math.floor(iova / LEVEL_SPAN[level]!) & ENTRY_MASK;
     const addr = table + index * 8;
     if (level === 1) {
       out.l1Table = table;
