@@ -49,10 +49,13 @@ function pteAddr(pte: number): number {
   return (Math.floor(pte / IOPT_PAGE_SIZE) * IOPT_PAGE_SIZE) % ADDR_LIMIT;
 }
 
+/** Bytes one entry maps at each level (index = level): a table, not `2 ** n` (a Math.pow call). */
+const LEVEL_SPAN = [0, 1, 2, 3, 4].map((level) => 2 ** (12 + 9 * (level - 1)));
+
 function index(iova: number, level: number): number {
   // `& (ENTRIES - 1)`, not `%`: the quotient is a double, and a double modulo is a slow library
   // call in V8; ToInt32 keeps the low 9 bits exact for any integer below 2^53.
-  return Math.floor(iova / 2 ** (12 + 9 * (level - 1))) & (ENTRIES - 1);
+  return Math.floor(iova / LEVEL_SPAN[level]!) & (ENTRIES - 1);
 }
 
 /** One 4-level I/O page table. */
