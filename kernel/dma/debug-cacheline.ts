@@ -56,7 +56,7 @@ function tracked(e: dma_debug_entry): boolean {
 }
 
 function live(k: Kernel, e: dma_debug_entry): boolean {
-  return dma_state(k).table.at(e.dev, e.dev_addr).includes(e);
+  return dma_state(k).table.has(e);
 }
 
 /** What an overlap looks like to the reporter: the entry already on the line. */

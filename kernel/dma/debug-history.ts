@@ -72,6 +72,11 @@ export class DmaHistoryNote implements FindingHistoryEntry {
     }
   }
 
+  /** Is this the note note_sg_unmap(timeNs, @op, @nents, @size, @dir) would make (timeNs aside)? */
+  sameSgUnmap(op: string, nents: number, size: number, dir: number): boolean {
+    return this.kind === NoteKind.SgUnmap && this.opName === op && this.a === nents && this.b === size && this.c === dir;
+  }
+
   toJSON(): FindingHistoryEntry {
     return { timeNs: this.timeNs, op: this.op, detail: this.detail };
   }

@@ -29,8 +29,9 @@ import { dma_debug_on_stack, kernel_image_base } from "./debug-areas.ts";
 import { KERNEL_RESERVED_BYTES } from "../mm/page-alloc.ts";
 import { sg_next, type scatterlist } from "../lib/scatterlist.ts";
 import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE, dma_dir_name, dma_fmt_addr, type dma_data_direction } from "./defs.ts";
-import { check_map_err, debug_dma_add, dma_debug_report, report_not_found, type dma_debug_entry, type dma_debug_new_entry } from "./debug.ts";
-import { note_sg_sync, note_sg_unmap } from "./debug-history.ts";
+import { DmaDebugEntry, dma_debug_entry_note } from "./debug-table.ts";
+import { check_map_err, debug_dma_add, debug_dma_insert, dma_debug_report, report_not_found, type dma_debug_entry } from "./debug.ts";
+import { note_sg_sync, note_sg_unmap, type DmaHistoryNote } from "./debug-history.ts";
 import { dma_debug_disabled } from "./debug-knobs.ts";
 import { dma_get_max_seg_size, dma_get_seg_boundary } from "./mask.ts";
 import { dma_state } from "./state.ts";
@@ -65,15 +66,16 @@ const SEG_FIX = {
   boundary: "Split sg entries so none crosses the device's segment boundary (dma_get_seg_boundary()), or set the boundary the hardware really has with dma_set_seg_boundary().",
 };
 
-/** check_sg_segment (CONFIG_DMA_API_DEBUG_SG): limits the device declared. */
-function check_sg_segment(r: CallReporter, sg: scatterlist): void {
-  const max = dma_get_max_seg_size(r.dev);
+/**
+ * check_sg_segment (CONFIG_DMA_API_DEBUG_SG): limits the device declared (@max:
+ * dma_get_max_seg_size, @boundary: dma_get_seg_boundary, asked once per call).
+ */
+function check_sg_segment(r: CallReporter, sg: scatterlist, max: number, boundary: number): void {
   if (sg.length > max) {
     r.once("seg-long", () =>
       dma_debug_report(r.k, "warn", r.dev, null, `mapping sg segment longer than device claims to support [len=${sg.length}] [max=${max}]`, { len: sg.length, max }, [], SEG_FIX.long),
     );
   }
-  const boundary = dma_get_seg_boundary(r.dev);
   if (boundary >= Number.MAX_SAFE_INTEGER || sg.dma_length === 0) return;
   const start = sg.dma_address;
   const end = start + sg.dma_length - 1;
@@ -116,7 +118,8 @@ function record_whole(k: Kernel): boolean {
 /** The whole-call entry of @dev at @addr (the list's first segment), preferring @nents. */
 function find_whole(k: Kernel, dev: device, addr: number, nents: number): dma_debug_entry | null {
   let found: dma_debug_entry | null = null;
-  for (const e of dma_state(k).table.at(dev, addr)) {
+  const table = dma_state(k).table;
+  for (let i = 0, e = table.nthAt(dev, addr, 0); e !== null; e = table.nthAt(dev, addr, ++i)) {
     if (!wholeCalls.has(e)) continue;
     if (e.sg_call_ents === nents) return e;
     found ??= e;
@@ -160,29 +163,19 @@ export function debug_dma_map_sg(k: Kernel, dev: device, sgl: scatterlist, nents
     const image = kernel_image_base(k);
     for (let i = 0, sg: scatterlist | null = sgl; sg && i < nents; sg = nth_or_null(sg, i, nents), i++) check_cpu_entry(r, sg, dir, image);
   }
-  // One description, refilled per segment (debug_dma_add copies it into the entry).
-  const n: { -readonly [K in keyof dma_debug_new_entry]: dma_debug_new_entry[K] } = {
-    dev,
-    type: "sg",
-    dev_addr: 0,
-    phys: 0,
-    cpu_addr: 0 as vaddr_t,
-    size: 0,
-    direction: dir,
-    attrs,
-    domain: "DEVICE",
-    sg_call_ents: nents,
-    sg_mapped_ents: mapped,
-  };
+  // What debug_dma_add asks per entry, asked once: nothing in this loop changes it.
   const checks = !dma_debug_disabled(k);
+  const st = dma_state(k);
+  const owner = k.exec.owner || dev.driver?.name || "";
+  const max = dma_get_max_seg_size(dev);
+  const boundary = dma_get_seg_boundary(dev);
+  // nothing here charges CPU time (reports and printk do not): one time for every segment
+  const now = k.exec.now();
   for (let i = 0, sg: scatterlist | null = sgl; sg && i < mapped; sg = nth_or_null(sg, i, mapped), i++) {
-    if (checks) check_sg_segment(r, sg);
+    if (checks) check_sg_segment(r, sg, max, boundary);
     const phys = sg.page ? sg.page.pfn * PAGE_SIZE + sg.offset : 0;
-    n.dev_addr = sg.dma_address;
-    n.phys = phys;
-    n.cpu_addr = (PAGE_OFFSET + phys) as vaddr_t;
-    n.size = sg.dma_length;
-    debug_dma_add(k, n, op, i);
+    const e = new DmaDebugEntry(dev, "sg", sg.dma_address, phys, (PAGE_OFFSET + phys) as vaddr_t, sg.dma_length, dir, attrs, "DEVICE", nents, mapped, owner, now, op, i);
+    debug_dma_insert(k, st, e, checks);
   }
 }
 
@@ -193,9 +186,21 @@ function check_nents(r: CallReporter, e: dma_debug_entry, nelems: number, verb: 
   r.once("unmap-wrong-nents", () => dma_debug_report(r.k, "unmap-wrong-nents", r.dev, e, text, { map_nents: e.sg_call_ents ?? 0, mapped_count: e.sg_mapped_ents ?? 0, call_nents: nelems }));
 }
 
+/**
+ * The unmap note of the last segment: the segments of one call usually get identical notes
+ * (same time, call, nents, size and direction), and notes are immutable, so they share one.
+ */
+let lastUnmapNote: DmaHistoryNote | null = null;
+
+function sg_unmap_note(timeNs: number, op: string, nelems: number, size: number, dir: dma_data_direction): DmaHistoryNote {
+  const n = lastUnmapNote;
+  if (n !== null && n.timeNs === timeNs && n.sameSgUnmap(op, nelems, size, dir)) return n;
+  return (lastUnmapNote = note_sg_unmap(timeNs, op, nelems, size, dir));
+}
+
 /** check_unmap for one segment: every difference from the map, then drop the entry. */
-function unmap_segment(r: CallReporter, e: dma_debug_entry, sg: scatterlist, nelems: number, dir: dma_data_direction, op: string): void {
-  e.history.push(note_sg_unmap(r.k.exec.now(), op, nelems, sg.dma_length, dir));
+function unmap_segment(r: CallReporter, e: dma_debug_entry, sg: scatterlist, nelems: number, dir: dma_data_direction, op: string, now: number): void {
+  dma_debug_entry_note(e, sg_unmap_note(now, op, nelems, sg.dma_length, dir));
   if (e.size !== sg.dma_length || e.type !== "sg" || e.direction !== dir) report_segment_mismatch(r, e, sg, dir);
   check_nents(r, e, nelems, "frees");
   check_map_err(r.k, e);
@@ -228,7 +233,7 @@ export function debug_dma_unmap_sg(k: Kernel, dev: device, sgl: scatterlist, nel
   if (dma_debug_disabled(k)) {
     const w = find_whole(k, dev, sgl.dma_address, nelems);
     if (w) {
-      w.history.push(note_sg_unmap(k.exec.now(), op, nelems, w.size, dir));
+      dma_debug_entry_note(w, note_sg_unmap(k.exec.now(), op, nelems, w.size, dir));
       w.domain = "CPU";
       table.remove(w);
       return;
@@ -237,6 +242,7 @@ export function debug_dma_unmap_sg(k: Kernel, dev: device, sgl: scatterlist, nel
   const r = new CallReporter(k, dev);
   const ref = { type: "sg" as const, size: 0, direction: dir };
   let mapped = 0;
+  const now = k.exec.now(); // nothing here charges CPU time: one time for every segment
   for (let i = 0, sg: scatterlist | null = sgl; sg && i < nelems; sg = nth_or_null(sg, i, nelems), i++) {
     if (mapped && i >= mapped) break;
     ref.size = sg.dma_length;
@@ -246,7 +252,7 @@ export function debug_dma_unmap_sg(k: Kernel, dev: device, sgl: scatterlist, nel
       r.once("unmap-not-mapped", () => report_not_found(k, dev, sg!.dma_address, { type: "sg", size: sg!.dma_length, direction: dir }, op));
       continue;
     }
-    unmap_segment(r, e, sg, nelems, dir, op);
+    unmap_segment(r, e, sg, nelems, dir, op, now);
   }
 }
 
@@ -274,7 +280,7 @@ function sync_segment(r: CallReporter, sg: scatterlist, nelems: number, dir: dma
     r.once("sync-not-mapped", () => dma_debug_report(r.k, "sync-not-mapped", r.dev, null, `device driver tries to sync DMA memory it has not allocated ${at} [size=${sg.dma_length} bytes]`, d));
     return;
   }
-  e.history.push(note_sg_sync(r.k.exec.now(), op, nelems, sg.dma_address, sg.dma_length, dir));
+  dma_debug_entry_note(e, note_sg_sync(r.k.exec.now(), op, nelems, sg.dma_address, sg.dma_length, dir));
   const end = sg.dma_address - e.dev_addr + sg.dma_length;
   if (end > e.size) {
     const at = `[device address=${dma_fmt_addr(sg.dma_address)}]`;
@@ -294,7 +300,7 @@ export function debug_dma_sync_sg(k: Kernel, dev: device, sgl: scatterlist, nele
   if (dma_debug_disabled(k)) {
     const w = find_whole(k, dev, sgl.dma_address, nelems);
     if (w) {
-      w.history.push(note_sg_sync(k.exec.now(), op, nelems, sgl.dma_address, w.size, dir));
+      dma_debug_entry_note(w, note_sg_sync(k.exec.now(), op, nelems, sgl.dma_address, w.size, dir));
       w.domain = to_cpu ? "CPU" : "DEVICE";
       return;
     }

@@ -1,19 +1,31 @@
 /**
  * The dma-debug table: every live streaming mapping and DMA allocation, per device.
  *
- * Look-ups by exact device address (unmap, free, dma_mapping_error) hit a Map; look-ups by a
- * contained address (partial syncs, later the coherence sanitizer) binary-search the sorted
- * start addresses (sorted-keys.ts: O(log n) inserts and deletes) and walk back at most as far as the device's largest mapping reaches, the
- * way kernel/dma/debug.c walks hash buckets backwards. Several entries may share an address
- * (one buffer mapped twice without an IOMMU); the best-fit rule of debug.c picks among them.
+ * Entries are hashed by device address into buckets (addr-buckets.ts), as kernel/dma/debug.c
+ * does: look-ups by exact address (unmap, free, dma_mapping_error) scan one bucket; look-ups by
+ * a contained address (partial syncs, the coherence sanitizer's device accesses) walk the
+ * buckets back at most as far as the device's longest mapping reaches, the way debug.c walks
+ * hash buckets backwards (very long entries are kept on a short list of their own). Several
+ * entries may share an address (one buffer mapped twice without an IOMMU); the best-fit rule
+ * of debug.c picks among them, ties going to the higher start and then the older entry.
  * Pure bookkeeping: no kernel calls, so it can be tested and reused on its own.
+ *
+ * Entries made by dma-debug are DmaDebugEntry objects, whose history is built when first read:
+ * a mapping made and torn down correctly has its map and unmap noted without a history array
+ * (dma_debug_entry_note). Plain objects that satisfy dma_debug_entry work too.
  */
 
 import type { device } from "../include/device.ts";
 import type { vaddr_t } from "../include/types.ts";
 import type { FindingHistoryEntry } from "../core/findings.ts";
 import type { dma_data_direction } from "./defs.ts";
-import { NumMap, SortedMultiMap } from "./sorted-keys.ts";
+import { AddrBuckets, BIG_EXTENT, bucketOf as bucketOfImported, type AddrNode } from "./addr-buckets.ts";
+import { note_map } from "./debug-history.ts";
+
+// Copied into module constants once: under tsx every use of an imported binding is a getter
+// call (see hw/iommu/iommu.ts), and the look-ups below run per segment.
+const BIG = BIG_EXTENT;
+const bucketOf = bucketOfImported;
 
 /**
  * How an entry was created; unmapping with another function is an error. "sg": one segment of
@@ -52,6 +64,78 @@ export interface dma_debug_entry {
   readonly sg_call_ents?: number;
   /** sg entries: the count dma_map_sg returned (how many segments have entries). */
   readonly sg_mapped_ents?: number;
+  /** The coherence sanitizer's record of this entry (its business; null or absent: none). */
+  san_rec?: unknown;
+}
+
+/**
+ * The entries dma-debug makes (debug_dma_add). The history starts with the map note, which is
+ * made from the entry's own fields when the history is first read; one more note (the unmap
+ * of a mapping nobody looked at) is held aside the same way. So the usual map/unmap cycle
+ * allocates no history array.
+ */
+export class DmaDebugEntry implements dma_debug_entry {
+  map_err_checked: boolean;
+  map_err_reported = false;
+  leak_reported = false;
+  san_rec: unknown = null;
+  private hist: FindingHistoryEntry[] | null = null;
+  private pend: FindingHistoryEntry | null = null;
+
+  constructor(
+    readonly dev: device,
+    readonly type: dma_debug_type,
+    readonly dev_addr: number,
+    readonly phys: number,
+    readonly cpu_addr: vaddr_t,
+    readonly size: number,
+    readonly direction: dma_data_direction,
+    readonly attrs: number,
+    public domain: dma_domain,
+    readonly sg_call_ents: number | undefined,
+    readonly sg_mapped_ents: number | undefined,
+    readonly owner: string,
+    readonly timeNs: number,
+    /** The map call and the sg segment index (-1: none), for the first note. */
+    private readonly mapOp: string,
+    private readonly mapSeg: number,
+  ) {
+    // allocations return no error cookie, and sg maps return a count: nothing to check
+    this.map_err_checked = type === "coherent" || type === "noncoherent" || type === "sg";
+  }
+
+  get history(): FindingHistoryEntry[] {
+    let h = this.hist;
+    if (h === null) {
+      h = [note_map(this.timeNs, this.mapOp, this.mapSeg, this.sg_call_ents ?? 0, this.dev_addr, this.size, this.direction)];
+      if (this.pend !== null) h.push(this.pend);
+      this.pend = null;
+      this.hist = h;
+    }
+    return h;
+  }
+
+  /** history.length, without building the history. */
+  get historyLength(): number {
+    return this.hist !== null ? this.hist.length : this.pend !== null ? 2 : 1;
+  }
+
+  note(n: FindingHistoryEntry): void {
+    if (this.hist !== null) this.hist.push(n);
+    else if (this.pend === null) this.pend = n;
+    else this.history.push(n);
+  }
+}
+
+/** dma_debug_entry_note - append @n to @e's history. Context: any. */
+export function dma_debug_entry_note(e: dma_debug_entry, n: FindingHistoryEntry): void {
+  if (e instanceof DmaDebugEntry) e.note(n);
+  else e.history.push(n);
+}
+
+/** dma_debug_history_length - @e.history.length, without building a lazy history. */
+export function dma_debug_history_length(e: dma_debug_entry): number {
+  return e instanceof DmaDebugEntry ? e.historyLength : e.history.length;
 }
 
 /** What a caller knows when it looks an entry up (the `ref` of debug.c). */
@@ -70,75 +154,18 @@ export interface dma_debug_listener {
   onRemove(e: dma_debug_entry): void;
 }
 
-/**
- * The last entry removed at each address of one device, for the last `max` distinct addresses
- * (the least recently buried address is forgotten first). Kept as a NumMap from address to
- * the position of its latest burial in a ring of burials; a ring slot whose address was buried
- * again later is stale and skipped. The ring is compacted when full, so a burial costs O(1)
- * amortised and allocates nothing in the steady state.
- */
-class Graveyard {
-  private readonly latest = new NumMap<number>();
-  private readonly addrs: Float64Array;
-  private readonly ents: (dma_debug_entry | undefined)[];
-  /** Ring capacity - 1 (a power of two, at least 2 * max). */
-  private readonly mask: number;
-  /** Positions [head, tail) of the ring (absolute; slot = position % capacity). */
-  private head = 0;
-  private tail = 0;
-
-  constructor(private readonly max: number) {
-    let cap = 2;
-    while (cap < 2 * max) cap *= 2;
-    this.addrs = new Float64Array(cap);
-    this.ents = new Array<dma_debug_entry | undefined>(cap).fill(undefined);
-    this.mask = cap - 1;
-  }
-
-  bury(e: dma_debug_entry): void {
-    const mask = this.mask;
-    if (this.tail - this.head > mask) this.compact();
-    const pos = this.tail++;
-    this.addrs[pos & mask] = e.dev_addr;
-    this.ents[pos & mask] = e;
-    this.latest.set(e.dev_addr, pos);
-    while (this.latest.size > this.max) {
-      const p = this.head++;
-      const a = this.addrs[p & mask];
-      if (this.latest.get(a) === p) this.latest.delete(a);
-      this.ents[p & mask] = undefined;
-    }
-  }
-
-  lastAt(addr: number): dma_debug_entry | null {
-    const p = this.latest.get(addr);
-    return p === undefined ? null : this.ents[p & this.mask]!;
-  }
-
-  /** Drop stale burials, keeping the live ones in order (at most `max` of them remain). */
-  private compact(): void {
-    const mask = this.mask;
-    let w = this.head;
-    for (let p = this.head; p < this.tail; p++) {
-      const a = this.addrs[p & mask];
-      if (this.latest.get(a) !== p) continue;
-      const e = this.ents[p & mask];
-      this.addrs[w & mask] = a;
-      this.ents[w & mask] = e;
-      this.latest.set(a, w);
-      w++;
-    }
-    for (let p = w; p < this.tail; p++) this.ents[p & mask] = undefined;
-    this.tail = w;
-  }
-}
-
 class DeviceTable {
-  /** Entries by device address; the addresses are sorted only when asked in order. */
-  readonly byAddr = new SortedMultiMap<dma_debug_entry>();
-  /** Largest size ever mapped: how far back a containing search must look. */
-  maxSize = 0;
+  /**
+   * Entries by device address (extent: size), with the ghost of the last entry removed at
+   * each of the last GRAVEYARD_MAX addresses (lastRemoved: the double-unmap explanation).
+   */
+  readonly byAddr: AddrBuckets<dma_debug_entry>;
+  constructor(ghosts: number) {
+    this.byAddr = new AddrBuckets<dma_debug_entry>(ghosts);
+  }
 }
+
+const NONE: readonly dma_debug_entry[] = Object.freeze([]);
 
 /** debug.c's match level: how many of size, type and direction agree. */
 function matchLevel(e: dma_debug_entry, ref: dma_debug_ref): number {
@@ -147,24 +174,27 @@ function matchLevel(e: dma_debug_entry, ref: dma_debug_ref): number {
 
 export class DmaDebugTable {
   private readonly tables = new Map<device, DeviceTable>();
-  /** The device last buried for and its graveyard. */
-  private lastGraveDev: device | null = null;
-  private lastGrave: Graveyard | undefined = undefined;
   /** The device last looked up and its table: an sg call asks about one device per segment. */
   private lastDev: device | null = null;
   private lastTable: DeviceTable | undefined = undefined;
-  /** The last entry removed at each (device, address): explains double unmaps. */
-  private readonly graveyard = new Map<device, Graveyard>();
+  /** Removed entries remembered per device (the last one at each of this many addresses). */
   private static readonly GRAVEYARD_MAX = 1024;
   private readonly listeners: dma_debug_listener[] = [];
-  /** Scratch for findContaining's walk (reused: the walk allocates nothing). */
-  private readonly walk: number[] = [];
   total = 0;
   /**
    * Remember removed entries for lastRemoved (dma-debug's double-unmap explanation). Off while
    * dma-debug is disabled: nothing would ever be reported with them.
    */
-  keepRemoved = true;
+  get keepRemoved(): boolean {
+    return this.keep;
+  }
+
+  set keepRemoved(on: boolean) {
+    this.keep = on;
+    for (const t of this.tables.values()) t.byAddr.ghostMax = on ? DmaDebugTable.GRAVEYARD_MAX : 0;
+  }
+
+  private keep = true;
 
   /** Does anyone listen (the coherence sanitizer)? Then every sg segment needs its entry. */
   get listening(): boolean {
@@ -195,11 +225,10 @@ export class DmaDebugTable {
   add(e: dma_debug_entry): void {
     let t = this.tableOf(e.dev);
     if (!t) {
-      t = new DeviceTable();
+      t = new DeviceTable(this.keep ? DmaDebugTable.GRAVEYARD_MAX : 0);
       this.tables.set(e.dev, t);
     }
-    t.byAddr.add(e.dev_addr, e);
-    if (e.size > t.maxSize) t.maxSize = e.size;
+    t.byAddr.add(e.dev_addr, e, e.size);
     this.total++;
     const ls = this.listeners;
     for (let i = 0; i < ls.length; i++) ls[i].onAdd(e);
@@ -209,7 +238,6 @@ export class DmaDebugTable {
     const t = this.tableOf(e.dev);
     if (!t || !t.byAddr.remove(e.dev_addr, e)) return;
     this.total--;
-    if (this.keepRemoved) this.bury(e);
     const ls = this.listeners;
     for (let j = 0; j < ls.length; j++) ls[j].onRemove(e);
   }
@@ -220,16 +248,36 @@ export class DmaDebugTable {
    * differs); several imperfect candidates are ambiguous and count as not found.
    */
   findExact(dev: device, addr: number, ref: dma_debug_ref): dma_debug_entry | null {
-    const list = this.tableOf(dev)?.byAddr.get(addr);
-    if (!list || list.length === 0) return null;
-    if (list.length === 1) return list[0];
-    for (const e of list) if (matchLevel(e, ref) === 3) return e;
-    return null;
+    const b = this.tableOf(dev)?.byAddr.bucket(bucketOf(addr));
+    if (b === undefined) return null;
+    let n = 0;
+    let only: dma_debug_entry | null = null;
+    let perfect: dma_debug_entry | null = null;
+    for (let x: AddrNode<dma_debug_entry> | null = b; x !== null; x = x.next) {
+      if (x.key !== addr || x.dead) continue;
+      const e = x.item!;
+      if (n++ === 0) only = e;
+      if (perfect === null && matchLevel(e, ref) === 3) perfect = e;
+    }
+    return n === 1 ? only : perfect;
   }
 
   /** Entries of `dev` starting exactly at `addr`, oldest first. */
   at(dev: device, addr: number): readonly dma_debug_entry[] {
-    return this.tableOf(dev)?.byAddr.get(addr) ?? [];
+    const t = this.tableOf(dev);
+    if (t === undefined) return NONE;
+    const out = t.byAddr.at(addr, []);
+    return out.length === 0 ? NONE : out;
+  }
+
+  /** The @i-th entry of `dev` starting exactly at `addr` (oldest first), or null: at() without an array. */
+  nthAt(dev: device, addr: number, i: number): dma_debug_entry | null {
+    return this.tableOf(dev)?.byAddr.nthAt(addr, i) ?? null;
+  }
+
+  /** Is @e live in the table? */
+  has(e: dma_debug_entry): boolean {
+    return this.tableOf(e.dev)?.byAddr.has(e.dev_addr, e) ?? false;
   }
 
   /**
@@ -239,38 +287,52 @@ export class DmaDebugTable {
   findContaining(dev: device, addr: number, size: number, dir: dma_data_direction): dma_debug_entry | null {
     const t = this.tableOf(dev);
     if (!t) return null;
-    let best: dma_debug_entry | null = null;
-    let bestScore = -1;
-    const starts = this.walk;
-    const n = t.byAddr.keys().downFrom(addr, addr - t.maxSize, starts);
-    for (let i = 0; i < n; i++) {
-      const list = t.byAddr.get(starts[i])!;
-      for (let j = 0; j < list.length; j++) {
-        const e = list[j];
-        const holds = addr < e.dev_addr + e.size || (e.size === 0 && addr === e.dev_addr);
-        if (!holds) continue;
-        const score = (addr + size <= e.dev_addr + e.size ? 2 : 0) + (e.direction === dir ? 1 : 0);
-        if (score > bestScore) {
-          // the walk goes down from addr and a tie never replaces: a perfect fit is final
-          if (score === 3) return e;
-          bestScore = score;
-          best = e;
-        }
-      }
+    const idx = t.byAddr;
+    const f = this.fit;
+    f.best = null;
+    f.score = -1;
+    // Among the entries holding addr: the best score, then the highest start, then the oldest
+    // (what walking the starts down from addr, oldest first per start, and keeping the first
+    // of the best score gives).
+    for (let n = bucketOf(addr), last = idx.lowestBucketFor(addr); n >= last; n--) {
+      const b = idx.bucket(n);
+      if (b !== undefined) this.fitIn(f, b, addr, size, dir, false);
     }
-    return best;
+    if (idx.bigHead !== null) this.fitIn(f, idx.bigHead, addr, size, dir, true);
+    return f.best;
   }
 
-  /** The lowest start address of an entry of `dev` above `addr` (Infinity if none). */
-  nextStart(dev: device, addr: number): number {
+  /** Scratch of findContaining (reused: the walk allocates nothing). */
+  private readonly fit = { best: null as dma_debug_entry | null, score: -1, start: 0, seq: 0 };
+
+  /** findContaining over one bucket's list (@big: the big list, else skipping big entries). */
+  private fitIn(f: { best: dma_debug_entry | null; score: number; start: number; seq: number }, head: AddrNode<dma_debug_entry>, addr: number, size: number, dir: dma_data_direction, big: boolean): void {
+    for (let x: AddrNode<dma_debug_entry> | null = head; x !== null; x = big ? x.nextBig : x.next) {
+      const start = x.key;
+      if (start > addr || x.dead || (!big && x.ext > BIG)) continue;
+      const e = x.item!;
+      const holds = addr < start + e.size || (e.size === 0 && addr === start);
+      if (!holds) continue;
+      const score = (addr + size <= start + e.size ? 2 : 0) + (e.direction === dir ? 1 : 0);
+      if (score > f.score || (score === f.score && (start > f.start || (start === f.start && x.seq < f.seq)))) {
+        f.best = e;
+        f.score = score;
+        f.start = start;
+        f.seq = x.seq;
+      }
+    }
+  }
+
+  /** The lowest start address of an entry of `dev` in (`addr`, `limit`), else `limit`. */
+  nextStart(dev: device, addr: number, limit = Infinity): number {
     const t = this.tableOf(dev);
-    if (!t) return Infinity;
-    return t.byAddr.keys().next(addr);
+    if (!t) return limit;
+    return t.byAddr.nextKey(addr, limit);
   }
 
   /** The most recently removed entry of `dev` at `addr`, if remembered. */
   lastRemoved(dev: device, addr: number): dma_debug_entry | null {
-    return this.graveyard.get(dev)?.lastAt(addr) ?? null;
+    return this.tableOf(dev)?.byAddr.ghostAt(addr) ?? null;
   }
 
   /** Live entries of one device, or of all devices, in address order per device. */
@@ -278,7 +340,7 @@ export class DmaDebugTable {
     const out: dma_debug_entry[] = [];
     for (const [d, t] of this.tables) {
       if (dev && d !== dev) continue;
-      for (const a of t.byAddr.keys().appendAll([])) out.push(...t.byAddr.get(a)!);
+      t.byAddr.appendSorted(out);
     }
     return out;
   }
@@ -286,16 +348,5 @@ export class DmaDebugTable {
   count(dev?: device): number {
     if (!dev) return this.total;
     return this.tableOf(dev)?.byAddr.count ?? 0;
-  }
-
-  private bury(e: dma_debug_entry): void {
-    let g = e.dev === this.lastGraveDev ? this.lastGrave : this.graveyard.get(e.dev);
-    if (!g) {
-      g = new Graveyard(DmaDebugTable.GRAVEYARD_MAX);
-      this.graveyard.set(e.dev, g);
-    }
-    this.lastGraveDev = e.dev;
-    this.lastGrave = g;
-    g.bury(e);
   }
 }

@@ -18,13 +18,13 @@ import type { FindingKind, FindingHistoryEntry } from "../core/findings.ts";
 import type { device } from "../include/device.ts";
 import type { vaddr_t } from "../include/types.ts";
 import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_MAPPING_ERROR, DMA_TO_DEVICE, dma_dir_name, dma_fmt_addr, type dma_data_direction } from "./defs.ts";
-import type { dma_debug_entry, dma_debug_type, dma_domain } from "./debug-table.ts";
-import { dma_state } from "./state.ts";
+import { DmaDebugEntry, dma_debug_entry_note, type dma_debug_entry, type dma_debug_type, type dma_domain } from "./debug-table.ts";
+import { dma_state, type DmaState } from "./state.ts";
 import { on_driver_unbind } from "../base/driver.ts";
 import { dma_debug_count_entries, dma_debug_count_error, dma_debug_disabled } from "./debug-knobs.ts";
 import { dma_debug_cacheline_insert } from "./debug-cacheline.ts";
 import { dma_debug_in_kernel_image, dma_debug_on_stack } from "./debug-areas.ts";
-import { dma_history_copy, note_free, note_map, note_sync, note_unmap } from "./debug-history.ts";
+import { dma_history_copy, note_free, note_sync, note_unmap } from "./debug-history.ts";
 
 export type { dma_debug_entry, dma_debug_type, dma_domain };
 
@@ -105,7 +105,7 @@ export function dma_debug_report(
 
 /** Append a call to an entry's history. */
 export function dma_debug_note(k: Kernel, e: dma_debug_entry, op: string, detail: string): void {
-  e.history.push({ timeNs: k.exec.now(), op, detail });
+  dma_debug_entry_note(e, { timeNs: k.exec.now(), op, detail });
 }
 
 export interface dma_debug_new_entry {
@@ -143,37 +143,25 @@ function dma_debug_hook_unbind(k: Kernel): void {
  */
 export function debug_dma_add(k: Kernel, n: dma_debug_new_entry, op: string, seg = -1): dma_debug_entry {
   const st = dma_state(k);
+  const owner = k.exec.owner || n.dev.driver?.name || "";
+  const e = new DmaDebugEntry(n.dev, n.type, n.dev_addr, n.phys, n.cpu_addr, n.size, n.direction, n.attrs, n.domain, n.sg_call_ents, n.sg_mapped_ents, owner, k.exec.now(), op, seg);
+  debug_dma_insert(k, st, e, !dma_debug_disabled(k));
+  return e;
+}
+
+/**
+ * debug_dma_insert - the rest of debug_dma_add, for a caller that made the entry itself (the
+ * sg path makes one per segment with what it asked once per call).
+ * @checks: dma-debug is on (!dma_debug_disabled(k))
+ */
+export function debug_dma_insert(k: Kernel, st: DmaState, e: DmaDebugEntry, checks: boolean): void {
   if (!st.unbindHooked) dma_debug_hook_unbind(k);
-  const timeNs = k.exec.now();
-  const type = n.type;
-  // One literal with every field in a fixed order: all entries share one hidden class.
-  const e: dma_debug_entry = {
-    dev: n.dev,
-    type,
-    dev_addr: n.dev_addr,
-    phys: n.phys,
-    cpu_addr: n.cpu_addr,
-    size: n.size,
-    direction: n.direction,
-    attrs: n.attrs,
-    domain: n.domain,
-    sg_call_ents: n.sg_call_ents,
-    sg_mapped_ents: n.sg_mapped_ents,
-    owner: k.exec.owner || n.dev.driver?.name || "",
-    timeNs,
-    // allocations return no error cookie, and sg maps return a count: nothing to check
-    map_err_checked: type === "coherent" || type === "noncoherent" || type === "sg",
-    map_err_reported: false,
-    leak_reported: false,
-    history: [note_map(timeNs, op, seg, n.sg_call_ents ?? 0, n.dev_addr, n.size, n.direction)],
-  };
   st.table.add(e);
-  if (!dma_debug_disabled(k)) {
+  if (checks) {
     check_illegal_area(k, e);
     check_cacheline(k, e);
   }
   dma_debug_count_entries(k, st.table.total);
-  return e;
 }
 
 /**
@@ -214,7 +202,8 @@ function check_cacheline(k: Kernel, e: dma_debug_entry): void {
  * checked (the same address may be mapped twice without an IOMMU).
  */
 export function debug_dma_mapping_error(k: Kernel, dev: device, addr: number): void {
-  for (const e of dma_state(k).table.at(dev, addr)) {
+  const table = dma_state(k).table;
+  for (let i = 0, e = table.nthAt(dev, addr, 0); e !== null; e = table.nthAt(dev, addr, ++i)) {
     if (e.map_err_checked) continue;
     e.map_err_checked = true;
     dma_debug_note(k, e, "dma_mapping_error", "checked");
@@ -261,7 +250,7 @@ export function debug_dma_unmap(k: Kernel, dev: device, addr: number, ref: dma_d
     report_not_found(k, dev, addr, ref, op);
     return;
   }
-  e.history.push(note_unmap(k.exec.now(), op, ref.size, ref.direction));
+  dma_debug_entry_note(e, note_unmap(k.exec.now(), op, ref.size, ref.direction));
   if (e.size !== ref.size || e.type !== ref.type || e.direction !== ref.direction) report_unmap_mismatch(k, dev, e, addr, ref);
   check_map_err(k, e);
   e.domain = "CPU";
@@ -317,7 +306,7 @@ export function debug_dma_free(k: Kernel, dev: device, addr: number, ref: dma_de
     k.printk.log(KERN_WARNING, `WARNING: ${op}: not freeing DMA memory that does not match its allocation`, `${dev.name}: `);
     return null;
   }
-  e!.history.push(note_free(k.exec.now(), op, ref.size));
+  dma_debug_entry_note(e!, note_free(k.exec.now(), op, ref.size));
   table.remove(e!);
   return e;
 }
@@ -333,7 +322,7 @@ export function debug_dma_sync(k: Kernel, dev: device, addr: number, size: numbe
     dma_debug_report(k, "sync-not-mapped", dev, null, `device driver tries to sync DMA memory it has not allocated [device address=${dma_fmt_addr(addr)}] [size=${size} bytes]`, d);
     return;
   }
-  e.history.push(note_sync(k.exec.now(), op, addr, size, dir));
+  dma_debug_entry_note(e, note_sync(k.exec.now(), op, addr, size, dir));
   const end = addr - e.dev_addr + size;
   if (end > e.size) {
     const at = `[device address=${dma_fmt_addr(addr)}]`;

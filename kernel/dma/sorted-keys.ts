@@ -1,5 +1,10 @@
 /**
- * A sorted set of numbers (bus or physical start addresses) for the DMA bookkeeping indexes.
+ * Number-keyed containers for the DMA bookkeeping: NumMap (a hash map from addresses, used by
+ * addr-buckets.ts, which indexes dma-debug's table and the sanitizer's physical index), and
+ * SortedKeys / SortedMultiMap (keys in order on demand), which those indexes used before they
+ * moved to address buckets; kept for callers that need ordered walks.
+ *
+ * SortedKeys: a sorted set of numbers (bus or physical start addresses).
  *
  * Kept as a list of sorted chunks of at most CHUNK_MAX keys: a look-up is a binary search over
  * the chunks' first keys and then within one chunk (O(log n)), an insert or delete splices one
@@ -193,6 +198,22 @@ export class NumMap<V> {
     this.size++;
   }
 
+  /** The value of @k if present; else set @k to @v and return undefined (one probe). */
+  setIfAbsent(k: number, v: V): V | undefined {
+    let i = this.slotOf(k);
+    if (i >= 0) return this.vals[i];
+    if ((this.size + 1) * 2 > this.mask + 1) {
+      this.grow();
+      i = this.slotOf(k);
+    }
+    i = -1 - i;
+    this.keys[i] = k;
+    this.vals[i] = v;
+    this.used[i] = 1;
+    this.size++;
+    return undefined;
+  }
+
   delete(k: number): boolean {
     let i = this.slotOf(k);
     if (i < 0) return false;
@@ -222,6 +243,20 @@ export class NumMap<V> {
     let n = 0;
     for (let i = 0; i < used.length; i++) if (used[i] !== 0) out[n++] = this.keys[i];
     return n;
+  }
+
+  /** Remove every key (O(capacity)). */
+  clear(): void {
+    if (this.size === 0) return;
+    this.used.fill(0);
+    this.vals.fill(undefined);
+    this.size = 0;
+  }
+
+  /** Call @fn with every value, in no particular order (do not change the map meanwhile). */
+  forEach(fn: (v: V, k: number) => void): void {
+    const used = this.used;
+    for (let i = 0; i < used.length; i++) if (used[i] !== 0) fn(this.vals[i] as V, this.keys[i]);
   }
 
   private grow(): void {

@@ -36,9 +36,9 @@ import type { vaddr_t } from "../../include/types.ts";
 import { driver_core } from "../../base/core.ts";
 import { pci_slot_name } from "../../pci/pci-dev.ts";
 import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE } from "../defs.ts";
-import type { dma_debug_entry, dma_debug_listener } from "../debug-table.ts";
+import { dma_debug_history_length, type DmaDebugTable, type dma_debug_entry, type dma_debug_listener } from "../debug-table.ts";
 import { dma_state } from "../state.ts";
-import { PhysIndex, type san_record } from "./phys-index.ts";
+import { PhysIndex, SAN_LAZY, type san_record } from "./phys-index.ts";
 import { SAN_LINE, Shadow } from "./shadow.ts";
 import { ByteRun } from "./report.ts";
 import { SanFindings, type san_stale_read } from "./findings.ts";
@@ -53,19 +53,21 @@ const lineOf = (a: number): number => Math.floor(a / SAN_LINE);
 export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObserver, dma_debug_listener {
   /** Depth of DMA-layer work that touches buffers on purpose: CPU ownership checks pause. */
   internal = 0;
-  readonly index = new PhysIndex();
+  readonly index = new PhysIndex((e) => this.record(e, e.phys, e.size, 0, null));
   readonly shadow = new Shadow();
   /** Counters (reports, benchmarks). */
   readonly stats = { cpu_accesses: 0, device_accesses: 0 };
   /** Where findings are made, deduplicated and printed. */
   readonly report: SanFindings;
-  private readonly recs = new Map<dma_debug_entry, san_record>();
-  /** The further records of entries whose CPU side is several pieces (IOMMU-merged sg segments). */
-  private readonly pieceRecs = new Map<dma_debug_entry, san_record[]>();
   /** Per device, the last SAN_GRAVES_PER_DEVICE removed entries: a ring, oldest overwritten. */
   private readonly graves = new Map<device, { ring: dma_debug_entry[]; next: number }>();
+  /** The device last buried for and its ring (an sg unmap buries per segment, one device). */
+  private lastGraveDev: device | null = null;
+  private lastGrave: { ring: dma_debug_entry[]; next: number } | null = null;
   /** Kernel device behind each port seen (null: none the kernel knows; devices are enumerated at boot). */
   private readonly ports = new Map<DmaPort, device | null>();
+  private lastPort: DmaPort | null = null;
+  private lastPortDev: device | null = null;
   /** The cache-line granule a device-written buffer must not share: max(line, ARCH_DMA_MINALIGN). */
   private readonly granule: number;
   private readonly run = new ByteRun();
@@ -76,7 +78,11 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
   private readonly ramBuf = new Uint8Array(SAN_LINE);
   private readonly cacheBuf = new Uint8Array(SAN_LINE);
 
+  /** dma-debug's table (the mappings every device access is checked against). */
+  private readonly table: DmaDebugTable;
+
   constructor(readonly k: Kernel) {
+    this.table = dma_state(k).table;
     this.granule = Math.max(k.platform.lineSize(), k.dmaMinAlign);
     this.report = new SanFindings(k, this.granule);
   }
@@ -87,13 +93,20 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
     if (e.type === "coherent") return;
     const pieces = san_cpu_pieces_of(e);
     if (pieces === null || pieces.length === 0) {
+      // A record the entry alone determines (no granule to widen within a slab object) is made
+      // only if a CPU access or a device access needs it: most sg segments never do.
+      const g = this.granule;
+      if (e.direction === DMA_TO_DEVICE || e.size === 0 || (e.phys % g === 0 && e.size % g === 0)) {
+        this.index.addLazy(e);
+        return;
+      }
       const r = this.record(e, e.phys, e.size, 0, null);
-      this.recs.set(e, r);
+      e.san_rec = r;
       this.index.add(r);
       return;
     }
     const main = this.record(e, pieces[0].phys, pieces[0].size, pieces[0].off, null);
-    this.recs.set(e, main);
+    e.san_rec = main;
     this.index.add(main);
     const more: san_record[] = [];
     for (let i = 1; i < pieces.length; i++) {
@@ -101,7 +114,15 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
       more.push(r);
       this.index.add(r);
     }
-    this.pieceRecs.set(e, more);
+    main.more = more;
+  }
+
+  /** The record of @e (its first one), if the sanitizer indexed it. */
+  private recOf(e: dma_debug_entry): san_record | undefined {
+    const s = e.san_rec;
+    if (s === SAN_LAZY) return this.index.materialize(e);
+    const r = s as san_record | null | undefined;
+    return r === null || r === undefined ? undefined : r;
   }
 
   /** The record of CPU bytes [plo, plo + psize) of @e, at mapping offset @poff. */
@@ -119,22 +140,22 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
         hi = obj ? Math.min(ghi, obj.phys + obj.slotSize) : ghi;
       }
     }
-    return { e, lo, hi, plo, psize, poff, main, cpuWriteAt: -1, recycledAt: -1 };
+    return { e, lo, hi, plo, psize, poff, main, more: null, state: 0, cpuWriteAt: -1, recycledAt: -1 };
   }
 
   onRemove(e: dma_debug_entry): void {
-    const r = this.recs.get(e);
-    if (r) {
+    if (e.san_rec === SAN_LAZY) this.index.removeLazy(e);
+    const r = this.recOf(e);
+    if (r !== undefined) {
       this.index.remove(r);
-      this.recs.delete(e);
-      const more = this.pieceRecs.get(e);
-      if (more !== undefined) {
-        for (const m of more) this.index.remove(m);
-        this.pieceRecs.delete(e);
-      }
+      e.san_rec = null;
+      const more = r.more;
+      if (more !== null) for (const m of more) this.index.remove(m);
     }
-    let g = this.graves.get(e.dev);
+    let g = e.dev === this.lastGraveDev ? this.lastGrave : this.graves.get(e.dev);
     if (!g) this.graves.set(e.dev, (g = { ring: [], next: 0 }));
+    this.lastGraveDev = e.dev;
+    this.lastGrave = g;
     g.ring[g.next] = e;
     g.next = (g.next + 1) % SAN_GRAVES_PER_DEVICE;
     if (this.shadow.size !== 0) this.pruneShadowOf(e);
@@ -188,10 +209,10 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
       const m = r.main ?? r;
       const a = Math.max(phys, r.plo);
       const b = Math.min(phys + len, r.plo + r.psize);
-      const deviceOwns = e.domain === "DEVICE" || m.recycledAt === e.history.length;
+      const deviceOwns = e.domain === "DEVICE" || m.recycledAt === dma_debug_history_length(e);
       if (a < b) {
         if (deviceOwns) this.report.cpuAccess(e, a - r.plo + r.poff, b - r.plo + r.poff, isWrite);
-        else if (isWrite) m.cpuWriteAt = e.history.length;
+        else if (isWrite) m.cpuWriteAt = dma_debug_history_length(e);
       } else if (isWrite && deviceOwns) {
         this.report.sharedLine(e, phys, len);
       }
@@ -203,8 +224,15 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
 
   onDeviceAccess(port: DmaPort, addr: number, len: number, isWrite: boolean, busAddr: number = addr): void {
     if (!this.k.platform.isRam(addr, len)) return; // MSI doorbells, peer MMIO: not memory
-    let dev = this.ports.get(port);
-    if (dev === undefined) dev = this.resolvePort(port);
+    // a device's accesses come in runs (an sg list, a descriptor ring): remember the last port
+    let dev: device | null | undefined;
+    if (port === this.lastPort) dev = this.lastPortDev;
+    else {
+      dev = this.ports.get(port);
+      if (dev === undefined) dev = this.resolvePort(port);
+      this.lastPort = port;
+      this.lastPortDev = dev;
+    }
     // Behind an IOMMU: did the access use a translation the kernel no longer has? (kernel/iommu/stale-check.ts)
     // A domain its driver manages (iommu_map) holds no DMA API mappings: judge only the effects.
     if (port.translator !== null && dev !== null && (iommu_stale_check_access(this.k, dev, addr, len, isWrite, busAddr) & STALE_ACCESS_UNMANAGED) !== 0) dev = null;
@@ -223,6 +251,7 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
   /** Tell the sanitizer which kernel device a port belongs to (tests, models the platform cannot name). */
   attachPort(port: DmaPort, dev: device): void {
     this.ports.set(port, dev);
+    this.lastPort = null;
     port.observer = this;
   }
 
@@ -245,7 +274,7 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
 
   /** Walk the access through the device's entries; returns the first covering entry. */
   private deviceOwnership(dev: device, addr: number, len: number, isWrite: boolean): dma_debug_entry | null {
-    const table = dma_state(this.k).table;
+    const table = this.table;
     const end = addr + len;
     let first: dma_debug_entry | null = null;
     let gapAt = -1;
@@ -291,7 +320,7 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
    * allows. The device then owns it again until the next DMA API call on the mapping.
    */
   private deviceTouchesCpuOwned(e: dma_debug_entry, from: number, to: number, isWrite: boolean): void {
-    const r = this.recs.get(e);
+    const r = this.recOf(e);
     const h = e.history;
     let d = h.length - 1;
     while (d >= 0 && !(h[d].op.includes("for_device") || h[d].op.startsWith("dma_map_"))) d--;
