@@ -9,8 +9,9 @@
  *   set FECTL.IE, then set GCMD.TE and poll GSTS.TES.
  * - Context entries: qword 1 (DID) is written before qword 0 (present, mode, root) so the
  *   hardware never sees a present entry with a stale DID. On a non-snooping walker each entry
- *   is cleaned to RAM. There is no context cache, but IOTLB entries are tagged by DID: attach
- *   and detach invalidate both the old and the new domain.
+ *   is cleaned to RAM. The hardware caches context entries and tags IOTLB entries by DID;
+ *   a DOMAIN invalidation flushes both, so attach and detach invalidate the old and the new
+ *   domain, and releasing a device (context cleared) is followed by a global one.
  * - Invalidation: INV_DID / INV_ADDR / INV_PAGES, then INV_CMD with IVT, then poll
  *   INV_STATUS.DONE and clear it (W1C). RANGE for unmaps, DOMAIN for attach, GLOBAL for
  *   flush-all.
