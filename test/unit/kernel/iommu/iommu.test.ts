@@ -6,6 +6,7 @@
 
 import { describe, expect, it } from "vitest";
 import { iommuRig } from "./helpers.ts";
+import { device_del } from "../../../../kernel/base/driver.ts";
 import {
   IOMMU_DOMAIN_DMA, IOMMU_DOMAIN_DMA_FQ, IOMMU_DOMAIN_IDENTITY, IOMMU_DOMAIN_UNMANAGED, IOMMU_READ, IOMMU_WRITE,
   iommu_attach_device, iommu_detach_device, iommu_domain, iommu_domain_alloc, iommu_domain_free, iommu_get_dma_domain,
@@ -253,5 +254,21 @@ describe("attach / detach through the device's DMA port", () => {
     const leaf = d._pgtbl!.lookup(0x40000)!;
     expect(leaf.phys).toBe(phys);
     expect(r.k.platform.anyDirtyLines()).toBe(false);
+  });
+});
+
+describe("removing a device", () => {
+  it("its DMA aborts afterwards, although its context entry was in the IOMMU's context cache", async () => {
+    const r = iommuRig("x86-iommu", (d) => (d.iommu!.policy = "passthrough"));
+    const phys = r.page();
+    expect(r.devWrite(phys, 0x1234)).toBe(true); // identity: the context is cached now
+    r.k.enter();
+    const gone = device_del(r.dev);
+    await r.k.run();
+    await gone;
+    expect(r.dev.iommu).toBeNull();
+    expect(r.devWrite(phys, 0x5678)).toBe(false); // context cleared and flushed: reason 0x02
+    expect(r.ram64(phys)).toBe(0x1234);
+    expect(r.k.findings.ofKind("iommu-fault").at(-1)?.details?.reason_code).toBe(0x02);
   });
 });
