@@ -49,6 +49,8 @@ export interface CacheGeometry {
 export class PageResidency {
   readonly valid = new Uint32Array(BUCKETS);
   readonly dirty = new Uint32Array(BUCKETS);
+  /** Dirty lines over every level: 0 answers "is this range dirty?" without a bucket read. */
+  dirtyLines = 0;
 }
 
 /** A residency no one reads: levels built alone (tests) count into it. */
@@ -139,6 +141,7 @@ export class CacheLevel {
       this.dirtyLines++;
       this.pageDirty[b]++;
       this.total.dirty[b]++;
+      this.total.dirtyLines++;
     }
     this.touch(slot);
   }
@@ -153,11 +156,13 @@ export class CacheLevel {
       this.dirtyLines--;
       this.pageDirty[b]--;
       total.dirty[b]--;
+      total.dirtyLines--;
     }
     if (st === DIRTY) {
       this.dirtyLines++;
       this.pageDirty[b]++;
       total.dirty[b]++;
+      total.dirtyLines++;
     }
     if (old === INVALID) {
       this.validLines++;

@@ -35,7 +35,7 @@ import type { Interconnect } from "../bus/interconnect.ts";
 // Copied into module constants once: TurboFan folds a module's own constants (LINE_SIZE
 // divisions become multiplications) but not imported bindings, which it must load and
 // hole-check at every use (and under a CommonJS transform each use is a getter call).
-const { CLEAN, DIRTY, INVALID, LINE_SIZE, LINES_PER_PAGE, pageBucket } = cache;
+const { CLEAN, DIRTY, INVALID, LINE_SHIFT, LINE_SIZE, LINES_PER_PAGE, pageBucket } = cache;
 // Offsets within a line or page use `& (size - 1)` (both are powers of two), not `%`: on an
 // address above 2^31 (or any value TurboFan keeps as a double) `%` is a slow library call.
 
@@ -133,12 +133,15 @@ export class MemorySystem {
   private readonly lineBuf = new Uint8Array(LINE_SIZE);
   /** Lines per page bucket over every level (each level counts into it). */
   private readonly residency = new PageResidency();
+  /** The cost of one line of a maintenance walk (timing.llcHitNs), read once. */
+  private readonly llcHitNs: number;
 
   constructor(
     readonly map: PhysMap,
     readonly opts: MemorySystemOptions,
   ) {
     this.ram = map.ram;
+    this.llcHitNs = opts.timing.llcHitNs;
     this.l1 = [];
     for (let i = 0; i < opts.cpus; i++) this.l1.push(new CacheLevel(`L1.${i}`, opts.l1, this.residency));
     this.llc = new CacheLevel("LLC", opts.llc, this.residency);
@@ -260,19 +263,36 @@ export class MemorySystem {
 
   // ---------------------------------------------------------------- cache maintenance (PoC)
 
-  /** Write back dirty lines covering [addr, addr+len); lines stay valid and clean. */
-  cacheClean(cpu: number, addr: number, len: number): void {
-    this.walkLines(cpu, addr, len, WALK_CLEAN);
+  /**
+   * Write back dirty lines covering [addr, addr+len); lines stay valid and clean.
+   * Returns: the lines the range covers (each charged to `cpu`, dirty or not).
+   */
+  cacheClean(cpu: number, addr: number, len: number): number {
+    // The usual case of a DMA map (a page or less, within a page no level holds dirty): nothing
+    // to write back, only the cost of the DC CVAC loop, without the walk's set-up. (`&` keeps
+    // the low 32 bits of the address, exact for offsets; `/ LINE_SIZE` need not be floored for
+    // pageBucket, which truncates.)
+    const lo = addr & (LINES_PER_PAGE * LINE_SIZE - 1);
+    const res = this.residency;
+    if (len > 0 && lo + len <= LINES_PER_PAGE * LINE_SIZE && (res.dirtyLines === 0 || res.dirty[pageBucket(addr / LINE_SIZE)] === 0)) {
+      const n = ((lo & (LINE_SIZE - 1)) + len + LINE_SIZE - 1) >> LINE_SHIFT;
+      if (cpu >= 0) this.charged[cpu] += n * this.llcHitNs;
+      return n;
+    }
+    return this.walkLines(cpu, addr, len, WALK_CLEAN);
   }
 
-  /** Drop lines covering [addr, addr+len) from every level; dirty data is lost. */
-  cacheInvalidate(cpu: number, addr: number, len: number): void {
-    this.walkLines(cpu, addr, len, WALK_INVALIDATE);
+  /**
+   * Drop lines covering [addr, addr+len) from every level; dirty data is lost.
+   * Returns: the lines the range covers.
+   */
+  cacheInvalidate(cpu: number, addr: number, len: number): number {
+    return this.walkLines(cpu, addr, len, WALK_INVALIDATE);
   }
 
-  /** Clean then invalidate. */
-  cacheFlush(cpu: number, addr: number, len: number): void {
-    this.walkLines(cpu, addr, len, WALK_FLUSH);
+  /** Clean then invalidate. Returns: the lines the range covers. */
+  cacheFlush(cpu: number, addr: number, len: number): number {
+    return this.walkLines(cpu, addr, len, WALK_FLUSH);
   }
 
   /** Drain this CPU's write-combining buffer to RAM (a barrier does this). */
@@ -601,8 +621,8 @@ export class MemorySystem {
    * level holds (dirty, for a clean) is skipped whole: those lines' clean or invalidate would
    * do nothing, count nothing and tell the observer nothing.
    */
-  private walkLines(cpu: number, addr: number, len: number, op: WalkOp): void {
-    if (len <= 0) return;
+  private walkLines(cpu: number, addr: number, len: number, op: WalkOp): number {
+    if (len <= 0) return 0;
     const first = Math.floor(addr / LINE_SIZE);
     const last = Math.floor((addr + len - 1) / LINE_SIZE);
     // a clean needs only dirty lines; an invalidate or flush any line
@@ -618,7 +638,9 @@ export class MemorySystem {
         if (op !== WALK_CLEAN) this.invalidateLine(line);
       }
     }
-    if (cpu >= 0) this.charged[cpu] += (last - first + 1) * this.opts.timing.llcHitNs;
+    const n = last - first + 1;
+    if (cpu >= 0) this.charged[cpu] += n * this.llcHitNs;
+    return n;
   }
 
   /** May any level hold a line of the page of `line` (a dirty one, if `dirty`)? False is exact. */
@@ -627,9 +649,7 @@ export class MemorySystem {
   }
 
   private anyDirty(): boolean {
-    if (this.llc.dirtyLines) return true;
-    for (const c of this.l1) if (c.dirtyLines) return true;
-    return false;
+    return this.residency.dirtyLines !== 0; // every level counts into it
   }
 
   private anyValid(): boolean {

@@ -36,37 +36,39 @@ const TRACE_NAME: Record<CacheOp, string> = {
   flush: "dcache_clean_inval_poc",
 };
 
-/** Number of cache lines [phys, phys+len) touches. */
-function lines_in(phys: number, len: number, lineSize: number): number {
-  if (len <= 0) return 0;
-  return Math.floor((phys + len - 1) / lineSize) - Math.floor(phys / lineSize) + 1;
-}
-
 /** Trace one maintenance primitive as an instant on the CPU's track (tracing on only). */
 function trace_op(k: Kernel, op: CacheOp, phys: number, len: number): void {
   const t = k.platform.trace;
   t.instant(t.track(TRACE_PID_CPU, `CPU ${k.exec.cpu}`), "dma", TRACE_NAME[op], k.exec.now(), { phys, len });
 }
 
-/** One maintenance primitive over whole lines: run it, count it, trace it. */
+/**
+ * One maintenance primitive over whole lines: run it, count it, trace it. The platform returns
+ * the lines the range covers, which is what the stats count.
+ */
 function cache_op(k: Kernel, op: CacheOp, phys: number, len: number): void {
   if (len <= 0) return;
   const p = k.platform;
   const cpu = k.exec.cpu;
   const st = dma_state(k).stats;
-  const n = lines_in(phys, len, p.lineSize());
   st.cache_ops++;
-  if (op === "clean") {
-    p.cacheClean(cpu, phys, len);
-    st.lines_cleaned += n;
-  } else if (op === "inval") {
-    p.cacheInvalidate(cpu, phys, len);
-    st.lines_invalidated += n;
-  } else {
-    p.cacheFlush(cpu, phys, len);
-    st.lines_flushed += n;
-  }
+  if (op === "clean") st.lines_cleaned += p.cacheClean(cpu, phys, len);
+  else if (op === "inval") st.lines_invalidated += p.cacheInvalidate(cpu, phys, len);
+  else st.lines_flushed += p.cacheFlush(cpu, phys, len);
   if (p.trace.enabled) trace_op(k, op, phys, len);
+}
+
+/**
+ * cache_op(k, "clean", ...) without the dispatch on the operation: the clean is what every
+ * non-coherent map and sync_for_device does, once per segment.
+ */
+function clean_op(k: Kernel, phys: number, len: number): void {
+  if (len <= 0) return;
+  const p = k.platform;
+  const st = dma_state(k).stats;
+  st.cache_ops++;
+  st.lines_cleaned += p.cacheClean(k.exec.cpu, phys, len);
+  if (p.trace.enabled) trace_op(k, "clean", phys, len);
 }
 
 /**
@@ -74,7 +76,7 @@ function cache_op(k: Kernel, op: CacheOp, phys: number, len: number): void {
  * Context: any.
  */
 export function dcache_clean_poc(phys: number, len: number, k: Kernel = current_kernel()): void {
-  cache_op(k, "clean", phys, len);
+  clean_op(k, phys, len);
 }
 
 /**
@@ -121,7 +123,7 @@ export function dcache_inval_poc(phys: number, len: number, k: Kernel = current_
  */
 export function arch_sync_dma_for_device(phys: phys_addr_t | number, size: number, dir: dma_data_direction, k: Kernel = current_kernel()): void {
   void dir; // TO, FROM and BIDIRECTIONAL all clean (see the file comment)
-  dcache_clean_poc(phys, size, k);
+  clean_op(k, phys, size);
 }
 
 /**
