@@ -153,6 +153,13 @@ export class AddrBuckets<T> {
    * (page sized and aligned buffers), an address can only be held by an item of its own bucket.
    */
   spills = 0;
+  /**
+   * Live items that share their bucket with an older live item (the sum over buckets of live
+   * items - 1). While it, `spills` and the big list are all zero or empty, an address is held
+   * by at most one live item: a caller that already knows a live item holding it (the next
+   * segment of an sg list) knows every look-up would find that one.
+   */
+  shared = 0;
   /** Ghosts, oldest and newest burial, and how many. */
   private oldestGhost: AddrNode<T> | null = null;
   private newestGhost: AddrNode<T> | null = null;
@@ -202,8 +209,13 @@ export class AddrBuckets<T> {
     const n = bucketOf(key);
     let t = this.map.setIfAbsent(n, x);
     if (t !== undefined) {
-      while (t.next !== null) t = t.next;
+      let others = t.dead ? 0 : 1;
+      while (t.next !== null) {
+        t = t.next;
+        if (!t.dead) others++;
+      }
       t.next = x;
+      if (others !== 0) this.shared++;
     }
     if (extent > BIG_EXTENT) {
       if (this.bigHead === null) this.bigHead = x;
@@ -233,6 +245,7 @@ export class AddrBuckets<T> {
       x = x.next;
     }
     if (x === null) return false;
+    if (this.shared !== 0 && AddrBuckets.liveBesides(head!, x)) this.shared--;
     if (x.ext <= BIG_EXTENT) {
       if (x.ext > 1 && bucketOf(key + x.ext - 1) !== n) this.spills--;
     } else {
@@ -269,6 +282,17 @@ export class AddrBuckets<T> {
     this.appendGhost(ghost);
     this.unlinkAfter(n, prev, x);
     return true;
+  }
+
+  /** Does the bucket starting at @head hold a live node other than @x? */
+  private static liveBesides<T>(head: AddrNode<T>, x: AddrNode<T>): boolean {
+    for (let y: AddrNode<T> | null = head; y !== null; y = y.next) if (y !== x && !y.dead) return true;
+    return false;
+  }
+
+  /** Is every address held by at most one live item (see `shared`)? */
+  get unambiguous(): boolean {
+    return this.shared === 0 && this.spills === 0 && this.bigHead === null;
   }
 
   private appendGhost(g: AddrNode<T>): void {

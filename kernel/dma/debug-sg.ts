@@ -25,7 +25,8 @@ import type { FindingKind } from "../core/findings.ts";
 import type { device } from "../include/device.ts";
 import { PAGE_SIZE, type vaddr_t } from "../include/types.ts";
 import { PAGE_OFFSET } from "../mm/layout.ts";
-import { dma_debug_on_stack, kernel_image_base } from "./debug-areas.ts";
+import { kernel_image_base } from "./debug-areas.ts";
+import { kstack_pages } from "../lib/kstack.ts";
 import { KERNEL_RESERVED_BYTES } from "../mm/page-alloc.ts";
 import { sg_next, type scatterlist } from "../lib/scatterlist.ts";
 import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE, dma_dir_name, dma_fmt_addr, type dma_data_direction } from "./defs.ts";
@@ -87,14 +88,22 @@ function check_sg_segment(r: CallReporter, sg: scatterlist, max: number, boundar
   }
 }
 
+/** dma_debug_on_stack with the stack-page set already fetched (once per call). */
+function on_stack_pages(stack: ReadonlySet<number>, phys: number, len: number): boolean {
+  const first = Math.floor(phys / PAGE_SIZE);
+  const last = Math.floor((phys + Math.max(len, 1) - 1) / PAGE_SIZE);
+  for (let pfn = first; pfn <= last; pfn++) if (stack.has(pfn)) return true;
+  return false;
+}
+
 /**
  * check_for_stack and check_for_illegal_area on one CPU entry. @image: the kernel image's
  * first byte (kernel_image_base), asked once per call rather than once per entry.
  */
-function check_cpu_entry(r: CallReporter, sg: scatterlist, dir: dma_data_direction, image: number): void {
+function check_cpu_entry(r: CallReporter, sg: scatterlist, dir: dma_data_direction, image: number, stack: ReadonlySet<number> | undefined): void {
   if (!sg.page) return;
   const phys = sg.page.pfn * PAGE_SIZE + sg.offset;
-  const on_stack = dma_debug_on_stack(r.k, phys, sg.length);
+  const on_stack = stack !== undefined && stack.size !== 0 && on_stack_pages(stack, phys, sg.length);
   // dma_debug_in_kernel_image with the base already known
   const in_image = phys < image + KERNEL_RESERVED_BYTES && phys + Math.max(sg.length, 1) > image;
   if (!on_stack && !in_image) return; // the usual case: no text to build
@@ -161,7 +170,8 @@ export function debug_dma_map_sg(k: Kernel, dev: device, sgl: scatterlist, nents
   const r = new CallReporter(k, dev);
   if (!dma_debug_disabled(k)) {
     const image = kernel_image_base(k);
-    for (let i = 0, sg: scatterlist | null = sgl; sg && i < nents; sg = nth_or_null(sg, i, nents), i++) check_cpu_entry(r, sg, dir, image);
+    const stack = kstack_pages(k);
+    for (let i = 0, sg: scatterlist | null = sgl; sg && i < nents; sg = nth_or_null(sg, i, nents), i++) check_cpu_entry(r, sg, dir, image, stack);
   }
   // What debug_dma_add asks per entry, asked once: nothing in this loop changes it.
   const checks = !dma_debug_disabled(k);
@@ -171,10 +181,14 @@ export function debug_dma_map_sg(k: Kernel, dev: device, sgl: scatterlist, nents
   const boundary = dma_get_seg_boundary(dev);
   // nothing here charges CPU time (reports and printk do not): one time for every segment
   const now = k.exec.now();
+  let prev: DmaDebugEntry | null = null;
   for (let i = 0, sg: scatterlist | null = sgl; sg && i < mapped; sg = nth_or_null(sg, i, mapped), i++) {
     if (checks) check_sg_segment(r, sg, max, boundary);
     const phys = sg.page ? sg.page.pfn * PAGE_SIZE + sg.offset : 0;
     const e = new DmaDebugEntry(dev, "sg", sg.dma_address, phys, (PAGE_OFFSET + phys) as vaddr_t, sg.dma_length, dir, attrs, "DEVICE", nents, mapped, owner, now, op, i);
+    // the segments in order: a device walking the list finds the next entry from the last one
+    if (prev !== null) prev.next_seg = e;
+    prev = e;
     debug_dma_insert(k, st, e, checks);
   }
 }

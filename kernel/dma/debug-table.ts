@@ -79,6 +79,10 @@ export class DmaDebugEntry implements dma_debug_entry {
   map_err_reported = false;
   leak_reported = false;
   san_rec: unknown = null;
+  /** In the table now (set by DmaDebugTable.add and remove). */
+  live = false;
+  /** sg segments: the entry of the next segment of the same dma_map_sg call, while live. */
+  next_seg: DmaDebugEntry | null = null;
   private hist: FindingHistoryEntry[] | null = null;
   private pend: FindingHistoryEntry | null = null;
 
@@ -229,6 +233,7 @@ export class DmaDebugTable {
       this.tables.set(e.dev, t);
     }
     t.byAddr.add(e.dev_addr, e, e.size);
+    if (e instanceof DmaDebugEntry) e.live = true;
     this.total++;
     const ls = this.listeners;
     for (let i = 0; i < ls.length; i++) ls[i].onAdd(e);
@@ -237,6 +242,10 @@ export class DmaDebugTable {
   remove(e: dma_debug_entry): void {
     const t = this.tableOf(e.dev);
     if (!t || !t.byAddr.remove(e.dev_addr, e)) return;
+    if (e instanceof DmaDebugEntry) {
+      e.live = false;
+      e.next_seg = null; // a dead entry must not keep the rest of its list alive (graves, ghosts)
+    }
     this.total--;
     const ls = this.listeners;
     for (let j = 0; j < ls.length; j++) ls[j].onRemove(e);
@@ -273,6 +282,18 @@ export class DmaDebugTable {
   /** The @i-th entry of `dev` starting exactly at `addr` (oldest first), or null: at() without an array. */
   nthAt(dev: device, addr: number, i: number): dma_debug_entry | null {
     return this.tableOf(dev)?.byAddr.nthAt(addr, i) ?? null;
+  }
+
+  /**
+   * Is @e, a live entry of @dev made by dma-debug, what findContaining(dev, addr, size, dir)
+   * returns for every [addr, addr+size) inside it? True when no address of the device is held
+   * by two live entries (AddrBuckets.unambiguous): the sanitizer's shortcut for a device that
+   * walks an sg list segment after segment (the next segment's entry is e.next_seg).
+   */
+  soleHolder(dev: device, e: DmaDebugEntry, addr: number, size: number): boolean {
+    if (!e.live || e.dev !== dev || addr < e.dev_addr || addr + size > e.dev_addr + e.size || size <= 0) return false;
+    const t = this.tableOf(dev);
+    return t !== undefined && t.byAddr.unambiguous;
   }
 
   /** Is @e live in the table? */

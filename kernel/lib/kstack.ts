@@ -23,6 +23,16 @@ function stack_pfns(k: Kernel): Set<number> {
   return k.state("kstack", () => new Set<number>());
 }
 
+/**
+ * kstack_pages - the frame numbers of live kernel stack buffers, or undefined while none was
+ * ever made. For a caller asking about many pages at once (an sg list): fetch the set once.
+ * The set is live (it changes as stack buffers come and go); do not modify it.
+ * Context: any.
+ */
+export function kstack_pages(k: Kernel): ReadonlySet<number> | undefined {
+  return k.subsys.get("kstack") as Set<number> | undefined;
+}
+
 /** is_stack_page - is frame @pfn part of a live kernel stack buffer? Context: any. */
 export function is_stack_page(k: Kernel, pfn: number): boolean {
   const s = k.subsys.get("kstack") as Set<number> | undefined;

@@ -36,7 +36,7 @@ import type { vaddr_t } from "../../include/types.ts";
 import { driver_core } from "../../base/core.ts";
 import { pci_slot_name } from "../../pci/pci-dev.ts";
 import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE } from "../defs.ts";
-import { dma_debug_history_length, type DmaDebugTable, type dma_debug_entry, type dma_debug_listener } from "../debug-table.ts";
+import { DmaDebugEntry, dma_debug_history_length, type DmaDebugTable, type dma_debug_entry, type dma_debug_listener } from "../debug-table.ts";
 import { dma_state } from "../state.ts";
 import { PhysIndex, SAN_LAZY, type san_record } from "./phys-index.ts";
 import { SAN_LINE, Shadow } from "./shadow.ts";
@@ -272,9 +272,27 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
     else this.staleDeviceRead(dev, name, addr, len, e, delta);
   }
 
+  /**
+   * The entry the last device access fell in wholly. A device walks an sg list segment after
+   * segment: the next access usually falls in the same entry or in the next segment's, and
+   * while no address is held by two entries (DmaDebugTable.soleHolder) that entry is what the
+   * table walk would find, without the walk.
+   */
+  private cursor: DmaDebugEntry | null = null;
+
   /** Walk the access through the device's entries; returns the first covering entry. */
   private deviceOwnership(dev: device, addr: number, len: number, isWrite: boolean): dma_debug_entry | null {
     const table = this.table;
+    const c = this.cursor;
+    if (c !== null) {
+      const n = c.next_seg;
+      const hit = table.soleHolder(dev, c, addr, len) ? c : n !== null && table.soleHolder(dev, n, addr, len) ? n : null;
+      if (hit !== null) {
+        this.cursor = hit;
+        if (hit.domain === "CPU") this.deviceTouchesCpuOwned(hit, addr - hit.dev_addr, addr + len - hit.dev_addr, isWrite);
+        return hit;
+      }
+    }
     const end = addr + len;
     let first: dma_debug_entry | null = null;
     let gapAt = -1;
@@ -298,6 +316,7 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
       const grave = this.graveAt(dev, gapAt);
       this.report.unmapped(dev, gapAt, gapBytes, isWrite, grave);
     }
+    this.cursor = first instanceof DmaDebugEntry && gapBytes === 0 && first.dev_addr + first.size >= end ? first : null;
     return first;
   }
 

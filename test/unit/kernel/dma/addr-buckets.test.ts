@@ -7,7 +7,8 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { device } from "../../../../kernel/include/device.ts";
-import { DmaDebugTable, type dma_debug_entry } from "../../../../kernel/dma/debug-table.ts";
+import { DmaDebugEntry, DmaDebugTable, type dma_debug_entry } from "../../../../kernel/dma/debug-table.ts";
+import { AddrBuckets, BUCKET_BYTES } from "../../../../kernel/dma/addr-buckets.ts";
 import { PhysIndex, type san_record } from "../../../../kernel/dma/sanitizer/phys-index.ts";
 
 const devs = [new device("a", "pci"), new device("b", "pci")];
@@ -76,6 +77,65 @@ describe("DmaDebugTable on address buckets", () => {
         }
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it("soleHolder says yes only for the entry every look-up inside it would find", () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), fc.array(fc.tuple(fc.nat(), fc.nat(), fc.nat()), { minLength: 1, maxLength: 20 }), (ops, probes) => {
+        const t = new DmaDebugTable();
+        const live: DmaDebugEntry[] = [];
+        const gone: DmaDebugEntry[] = [];
+        for (const o of ops) {
+          if (o.add || live.length === 0) {
+            const e = new DmaDebugEntry(devs[o.dev], "sg", o.addr, o.addr, o.addr, o.size, o.dir, 0, "DEVICE", 1, 1, "", 0, "dma_map_sg", 0);
+            t.add(e);
+            live.push(e);
+          } else {
+            const [e] = live.splice(o.pick % live.length, 1);
+            t.remove(e);
+            gone.push(e);
+          }
+        }
+        for (const e of gone) expect(t.soleHolder(e.dev, e, e.dev_addr, Math.max(e.size, 1))).toBe(false);
+        for (const [pick, off, len] of probes) {
+          if (live.length === 0) break;
+          const e = live[pick % live.length];
+          const a = e.dev_addr + (e.size === 0 ? 0 : off % e.size);
+          const sz = 1 + (len % Math.max(e.size, 1));
+          expect(t.soleHolder(devs[1 - devs.indexOf(e.dev)], e, a, sz)).toBe(false);
+          if (!t.soleHolder(e.dev, e, a, sz)) continue;
+          expect(a + sz).toBeLessThanOrEqual(e.dev_addr + e.size);
+          for (const dir of [0, 1, 2] as const) expect(t.findContaining(e.dev, a, sz, dir)).toBe(e);
+          expect(live.filter((x) => x.dev === e.dev && x !== e && x.dev_addr <= a && a < x.dev_addr + x.size)).toEqual([]);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("counts the live items sharing a bucket (AddrBuckets.shared), through ghosts and reuse", () => {
+    fc.assert(
+      fc.property(fc.array(fc.record({ add: fc.boolean(), key: fc.integer({ min: 0, max: 12 }).map((k) => k * 1024), pick: fc.nat() }), { maxLength: 150 }), fc.constantFrom(0, 4, 1024), (ops, ghosts) => {
+        const b = new AddrBuckets<object>(ghosts);
+        const live: { key: number; item: object }[] = [];
+        for (const o of ops) {
+          if (o.add || live.length === 0) {
+            const x = { key: o.key, item: {} };
+            b.add(x.key, x.item, 100);
+            live.push(x);
+          } else {
+            const [x] = live.splice(o.pick % live.length, 1);
+            expect(b.remove(x.key, x.item)).toBe(true);
+          }
+          const per = new Map<number, number>();
+          for (const x of live) per.set(Math.floor(x.key / BUCKET_BYTES), (per.get(Math.floor(x.key / BUCKET_BYTES)) ?? 0) + 1);
+          let shared = 0;
+          for (const n of per.values()) shared += n - 1;
+          expect(b.shared).toBe(shared);
+        }
+      }),
+      { numRuns: 200 },
     );
   });
 
