@@ -31,9 +31,10 @@ import { KERNEL_RESERVED_BYTES } from "../mm/page-alloc.ts";
 import { sg_next, type scatterlist } from "../lib/scatterlist.ts";
 import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE, dma_dir_name, dma_fmt_addr, type dma_data_direction } from "./defs.ts";
 import { DmaDebugEntry, dma_debug_entry_note } from "./debug-table.ts";
+import { DmaDebugRun } from "./debug-run.ts";
 import { check_map_err, debug_dma_add, debug_dma_insert, dma_debug_report, report_not_found, type dma_debug_entry } from "./debug.ts";
 import { note_sg_sync, note_sg_unmap, type DmaHistoryNote } from "./debug-history.ts";
-import { dma_debug_disabled } from "./debug-knobs.ts";
+import { dma_debug_count_entries, dma_debug_disabled } from "./debug-knobs.ts";
 import { dma_get_max_seg_size, dma_get_seg_boundary } from "./mask.ts";
 import { dma_state } from "./state.ts";
 
@@ -160,9 +161,13 @@ function add_whole(k: Kernel, dev: device, sgl: scatterlist, nents: number, mapp
  * then one entry per mapped segment (with the device's segment limits checked). With
  * dma-debug off and no listener, one entry for the whole call.
  * @bytes: the sum of the mapped segments' lengths
+ * @direct: mapped by the direct path (no IOMMU pieces staged for the sanitizer): a
+ * DMA_TO_DEVICE call's entries may then go to the table as one run (DmaDebugTable.addRun),
+ * which nothing checked at insert time can tell from one insert per segment (neither the
+ * cache-line tracker, which ignores DMA_TO_DEVICE, nor the illegal-area check, done above).
  * Context: any.
  */
-export function debug_dma_map_sg(k: Kernel, dev: device, sgl: scatterlist, nents: number, mapped: number, dir: dma_data_direction, attrs: number, op: string, bytes: number): void {
+export function debug_dma_map_sg(k: Kernel, dev: device, sgl: scatterlist, nents: number, mapped: number, dir: dma_data_direction, attrs: number, op: string, bytes: number, direct = false): void {
   if (record_whole(k)) {
     add_whole(k, dev, sgl, nents, mapped, dir, attrs, op, bytes);
     return;
@@ -182,6 +187,22 @@ export function debug_dma_map_sg(k: Kernel, dev: device, sgl: scatterlist, nents
   // nothing here charges CPU time (reports and printk do not): one time for every segment
   const now = k.exec.now();
   let prev: DmaDebugEntry | null = null;
+  if (direct && dir === DMA_TO_DEVICE && st.unbindHooked) {
+    const es: DmaDebugEntry[] = [];
+    for (let i = 0, sg: scatterlist | null = sgl; sg && i < mapped; sg = nth_or_null(sg, i, mapped), i++) {
+      if (checks) check_sg_segment(r, sg, max, boundary);
+      const phys = sg.page ? sg.page.pfn * PAGE_SIZE + sg.offset : 0;
+      const e = new DmaDebugEntry(dev, "sg", sg.dma_address, phys, (PAGE_OFFSET + phys) as vaddr_t, sg.dma_length, dir, attrs, "DEVICE", nents, mapped, owner, now, op, i);
+      if (prev !== null) prev.next_seg = e;
+      prev = e;
+      es.push(e);
+    }
+    const before = st.table.total;
+    st.table.addRun(dev, new DmaDebugRun(es));
+    // what debug_dma_insert's count would have said after each entry
+    for (let t = before + 1; t <= st.table.total; t++) dma_debug_count_entries(k, t);
+    return;
+  }
   for (let i = 0, sg: scatterlist | null = sgl; sg && i < mapped; sg = nth_or_null(sg, i, mapped), i++) {
     if (checks) check_sg_segment(r, sg, max, boundary);
     const phys = sg.page ? sg.page.pfn * PAGE_SIZE + sg.offset : 0;
@@ -254,9 +275,16 @@ export function debug_dma_unmap_sg(k: Kernel, dev: device, sgl: scatterlist, nel
     }
   }
   const r = new CallReporter(k, dev);
+  const now = k.exec.now(); // nothing here charges CPU time: one time for every segment
+  const run = table.soleRun(dev);
+  if (run !== null && unmaps_run(run, sgl, nelems, dir)) {
+    // what the look-ups below would find: the run's entries, in order (DmaDebugTable.soleRun)
+    const es = run.entries;
+    for (let i = 0, sg: scatterlist | null = sgl; i < es.length; sg = nth_or_null(sg!, i, nelems), i++) unmap_segment(r, es[i], sg!, nelems, dir, op, now);
+    return;
+  }
   const ref = { type: "sg" as const, size: 0, direction: dir };
   let mapped = 0;
-  const now = k.exec.now(); // nothing here charges CPU time: one time for every segment
   for (let i = 0, sg: scatterlist | null = sgl; sg && i < nelems; sg = nth_or_null(sg, i, nelems), i++) {
     if (mapped && i >= mapped) break;
     ref.size = sg.dma_length;
@@ -268,6 +296,22 @@ export function debug_dma_unmap_sg(k: Kernel, dev: device, sgl: scatterlist, nel
     }
     unmap_segment(r, e, sg, nelems, dir, op, now);
   }
+}
+
+/**
+ * Does an unmap of @nelems entries from @sgl with @dir take exactly @run's live entries, each
+ * matching its segment's address, length and direction, and the nents it was mapped with?
+ */
+function unmaps_run(run: DmaDebugRun, sgl: scatterlist, nelems: number, dir: dma_data_direction): boolean {
+  const es = run.entries;
+  if (run.liveCount !== es.length || es.length === 0 || es[0].sg_call_ents !== nelems || es[0].sg_mapped_ents !== es.length || es.length > nelems) return false;
+  let sg: scatterlist | null = sgl;
+  for (let i = 0; i < es.length; i++) {
+    const e = es[i];
+    if (sg === null || sg.dma_address !== e.dev_addr || sg.dma_length !== e.size || e.direction !== dir) return false;
+    sg = nth_or_null(sg, i, nelems);
+  }
+  return true;
 }
 
 function check_sync_direction(r: CallReporter, e: dma_debug_entry, dir: dma_data_direction, to_cpu: boolean): void {

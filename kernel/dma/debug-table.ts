@@ -21,6 +21,7 @@ import type { FindingHistoryEntry } from "../core/findings.ts";
 import type { dma_data_direction } from "./defs.ts";
 import { AddrBuckets, BIG_EXTENT, bucketOf as bucketOfImported, type AddrNode } from "./addr-buckets.ts";
 import { note_map } from "./debug-history.ts";
+import { runDisjoint, sameAddrs, type DmaDebugRun } from "./debug-run.ts";
 
 // Copied into module constants once: under tsx every use of an imported binding is a getter
 // call (see hw/iommu/iommu.ts), and the look-ups below run per segment.
@@ -83,6 +84,8 @@ export class DmaDebugEntry implements dma_debug_entry {
   live = false;
   /** sg segments: the entry of the next segment of the same dma_map_sg call, while live. */
   next_seg: DmaDebugEntry | null = null;
+  /** The deferred run this entry belongs to, until the table settles it (DmaDebugTable.addRun). */
+  run: DmaDebugRun | null = null;
   private hist: FindingHistoryEntry[] | null = null;
   private pend: FindingHistoryEntry | null = null;
 
@@ -160,6 +163,15 @@ export interface dma_debug_listener {
 
 class DeviceTable {
   /**
+   * Runs not settled into byAddr yet, in the order they were added (DmaDebugTable.addRun):
+   * live ones, and ones all of whose entries were removed meanwhile (kept for their ghosts).
+   */
+  readonly queue: DmaDebugRun[] = [];
+  /** Runs in `queue` with live entries. */
+  liveRuns = 0;
+  /** Entries of the runs in `queue`. */
+  queued = 0;
+  /**
    * Entries by device address (extent: size), with the ghost of the last entry removed at
    * each of the last GRAVEYARD_MAX addresses (lastRemoved: the double-unmap explanation).
    */
@@ -194,6 +206,7 @@ export class DmaDebugTable {
   }
 
   set keepRemoved(on: boolean) {
+    this.settleAll();
     this.keep = on;
     for (const t of this.tables.values()) t.byAddr.ghostMax = on ? DmaDebugTable.GRAVEYARD_MAX : 0;
   }
@@ -207,6 +220,7 @@ export class DmaDebugTable {
 
   /** Be told about every entry added or removed from now on; returns the unsubscribe call. */
   listen(l: dma_debug_listener): () => void {
+    this.settleAll();
     this.listeners.push(l);
     return () => {
       const i = this.listeners.indexOf(l);
@@ -226,12 +240,20 @@ export class DmaDebugTable {
     return t;
   }
 
+  /** tableOf, with its queued runs settled (what every look-up needs). */
+  private settled(dev: device): DeviceTable | undefined {
+    const t = this.tableOf(dev);
+    if (t !== undefined && t.queue.length !== 0) this.settle(t);
+    return t;
+  }
+
   add(e: dma_debug_entry): void {
     let t = this.tableOf(e.dev);
     if (!t) {
       t = new DeviceTable(this.keep ? DmaDebugTable.GRAVEYARD_MAX : 0);
       this.tables.set(e.dev, t);
     }
+    if (t.queue.length !== 0) this.settle(t);
     t.byAddr.add(e.dev_addr, e, e.size);
     if (e instanceof DmaDebugEntry) e.live = true;
     this.total++;
@@ -241,7 +263,13 @@ export class DmaDebugTable {
 
   remove(e: dma_debug_entry): void {
     const t = this.tableOf(e.dev);
-    if (!t || !t.byAddr.remove(e.dev_addr, e)) return;
+    if (!t) return;
+    if (e instanceof DmaDebugEntry && e.run !== null) {
+      this.removeQueued(t, e, e.run);
+      return;
+    }
+    if (t.queue.length !== 0) this.settle(t);
+    if (!t.byAddr.remove(e.dev_addr, e)) return;
     if (e instanceof DmaDebugEntry) {
       e.live = false;
       e.next_seg = null; // a dead entry must not keep the rest of its list alive (graves, ghosts)
@@ -251,13 +279,143 @@ export class DmaDebugTable {
     for (let j = 0; j < ls.length; j++) ls[j].onRemove(e);
   }
 
+  /** Runs are waiting in some device's queue: settleAll() before reading the table whole. */
+  pending = 0;
+
+  /**
+   * Record the segments of one dma_map_sg call (all of @dev, made by dma-debug, in order)
+   * without putting them in the address buckets or telling the listeners yet: that happens
+   * when anything looks at the table (settle), exactly as if each had been add()ed now, in
+   * order. The usual life of an sg mapping (mapped, read or written by its device segment
+   * after segment, unmapped whole) then needs neither: the device's look-ups are answered from
+   * the run while it is the device's only mapping and its segments are disjoint (soleHolder,
+   * runHolder), and the unmap finds its entries in the run (soleRun). Entries removed while
+   * queued leave their ghosts (lastRemoved) when the run is settled; a run whose entries are
+   * all gone is dropped when a later run removes the same addresses (its ghosts would be
+   * replaced by that run's), or when nobody keeps ghosts.
+   * The caller counts nothing: total and each entry's `live` are set here.
+   */
+  addRun(dev: device, run: DmaDebugRun): void {
+    let t = this.tableOf(dev);
+    if (!t) {
+      t = new DeviceTable(this.keep ? DmaDebugTable.GRAVEYARD_MAX : 0);
+      this.tables.set(dev, t);
+    }
+    const es = run.entries;
+    for (let i = 0; i < es.length; i++) {
+      es[i].live = true;
+      es[i].run = run;
+    }
+    this.total += es.length;
+    if (t.queue.length === 0) this.pending++;
+    t.queue.push(run);
+    t.liveRuns++;
+    t.queued += es.length;
+  }
+
+  /** Put the queued runs of @t into its buckets and tell the listeners (see addRun). */
+  private settle(t: DeviceTable): void {
+    const q = t.queue;
+    const idx = t.byAddr;
+    const ls = this.listeners;
+    for (let r = 0; r < q.length; r++) {
+      const es = q[r].entries;
+      for (let i = 0; i < es.length; i++) {
+        const e = es[i];
+        e.run = null;
+        idx.add(e.dev_addr, e, e.size);
+        if (e.live) for (let j = 0; j < ls.length; j++) ls[j].onAdd(e);
+      }
+      // entries removed while queued: removed now, in the order they went (index order)
+      if (q[r].liveCount !== es.length) for (let i = 0; i < es.length; i++) if (!es[i].live) idx.remove(es[i].dev_addr, es[i]);
+    }
+    q.length = 0;
+    t.liveRuns = 0;
+    t.queued = 0;
+    this.pending--;
+  }
+
+  /** settle() every device's queue. */
+  settleAll(): void {
+    if (this.pending === 0) return;
+    for (const t of this.tables.values()) if (t.queue.length !== 0) this.settle(t);
+  }
+
+  /** remove() of an entry still in its run's queue. */
+  private removeQueued(t: DeviceTable, e: DmaDebugEntry, run: DmaDebugRun): void {
+    if (!e.live) return;
+    e.live = false;
+    e.next_seg = null;
+    this.total--;
+    if (--run.liveCount === 0) this.retireRun(t, run);
+    const ls = this.listeners;
+    for (let j = 0; j < ls.length; j++) ls[j].onRemove(e);
+  }
+
+  /** All of @run's entries went: keep it only while its ghosts matter. */
+  private retireRun(t: DeviceTable, run: DmaDebugRun): void {
+    t.liveRuns--;
+    const q = t.queue;
+    const at = q.lastIndexOf(run);
+    if (t.byAddr.ghostMax === 0) {
+      // nothing would be remembered: settling it would add and remove to no effect
+      this.dropQueued(t, at);
+      return;
+    }
+    // earlier dead runs at the same addresses: every ghost they would leave, this one replaces
+    for (let i = at - 1; i >= 0; i--) {
+      const o = q[i];
+      if (o.liveCount === 0 && sameAddrs(o, run)) {
+        this.dropQueued(t, i);
+      }
+    }
+    if (t.queued > 4 * DmaDebugTable.GRAVEYARD_MAX) this.settle(t);
+  }
+
+  private dropQueued(t: DeviceTable, i: number): void {
+    const q = t.queue;
+    const run = q[i];
+    for (const e of run.entries) e.run = null;
+    t.queued -= run.entries.length;
+    q.splice(i, 1);
+    if (q.length === 0) this.pending--;
+  }
+
+  /**
+   * The one run of @dev while it is all @dev has live (no settled entry, no other live run),
+   * else null: an unmap of the same list can take its entries in order (debug-sg.ts).
+   */
+  soleRun(dev: device): DmaDebugRun | null {
+    const t = this.tableOf(dev);
+    if (t === undefined || t.liveRuns !== 1 || t.byAddr.count !== 0) return null;
+    const q = t.queue;
+    for (let i = q.length - 1; i >= 0; i--) if (q[i].liveCount !== 0) return q[i];
+    return null;
+  }
+
+  /**
+   * The entry of @dev holding all of [addr, addr+size) that findContaining would return, found
+   * without settling: only while one run is all @dev has live and its segments are disjoint
+   * (then the holder is the only candidate). null: ask findContaining.
+   */
+  runHolder(dev: device, addr: number, size: number): DmaDebugEntry | null {
+    const run = this.soleRun(dev);
+    if (run === null || size <= 0 || !runDisjoint(run)) return null;
+    const es = run.entries;
+    for (let i = 0; i < es.length; i++) {
+      const e = es[i];
+      if (e.live && addr >= e.dev_addr && addr + size <= e.dev_addr + e.size) return e;
+    }
+    return null;
+  }
+
   /**
    * bucket_find_exact: the entry of `dev` at `addr` that best fits `ref`. A perfect fit wins;
    * a single candidate is returned however poorly it fits (so the caller can report what
    * differs); several imperfect candidates are ambiguous and count as not found.
    */
   findExact(dev: device, addr: number, ref: dma_debug_ref): dma_debug_entry | null {
-    const b = this.tableOf(dev)?.byAddr.bucket(bucketOf(addr));
+    const b = this.settled(dev)?.byAddr.bucket(bucketOf(addr));
     if (b === undefined) return null;
     let n = 0;
     let only: dma_debug_entry | null = null;
@@ -273,7 +431,7 @@ export class DmaDebugTable {
 
   /** Entries of `dev` starting exactly at `addr`, oldest first. */
   at(dev: device, addr: number): readonly dma_debug_entry[] {
-    const t = this.tableOf(dev);
+    const t = this.settled(dev);
     if (t === undefined) return NONE;
     const out = t.byAddr.at(addr, []);
     return out.length === 0 ? NONE : out;
@@ -281,7 +439,7 @@ export class DmaDebugTable {
 
   /** The @i-th entry of `dev` starting exactly at `addr` (oldest first), or null: at() without an array. */
   nthAt(dev: device, addr: number, i: number): dma_debug_entry | null {
-    return this.tableOf(dev)?.byAddr.nthAt(addr, i) ?? null;
+    return this.settled(dev)?.byAddr.nthAt(addr, i) ?? null;
   }
 
   /**
@@ -293,12 +451,16 @@ export class DmaDebugTable {
   soleHolder(dev: device, e: DmaDebugEntry, addr: number, size: number): boolean {
     if (!e.live || e.dev !== dev || addr < e.dev_addr || addr + size > e.dev_addr + e.size || size <= 0) return false;
     const t = this.tableOf(dev);
-    return t !== undefined && t.byAddr.unambiguous;
+    if (t === undefined) return false;
+    const run = e.run;
+    if (run !== null) return t.liveRuns === 1 && t.byAddr.count === 0 && runDisjoint(run);
+    if (t.queue.length !== 0) this.settle(t);
+    return t.byAddr.unambiguous;
   }
 
   /** Is @e live in the table? */
   has(e: dma_debug_entry): boolean {
-    return this.tableOf(e.dev)?.byAddr.has(e.dev_addr, e) ?? false;
+    return this.settled(e.dev)?.byAddr.has(e.dev_addr, e) ?? false;
   }
 
   /**
@@ -306,7 +468,7 @@ export class DmaDebugTable {
    * also holds the whole [addr, addr+size) and then one with the same direction.
    */
   findContaining(dev: device, addr: number, size: number, dir: dma_data_direction): dma_debug_entry | null {
-    const t = this.tableOf(dev);
+    const t = this.settled(dev);
     if (!t) return null;
     const idx = t.byAddr;
     const f = this.fit;
@@ -346,19 +508,20 @@ export class DmaDebugTable {
 
   /** The lowest start address of an entry of `dev` in (`addr`, `limit`), else `limit`. */
   nextStart(dev: device, addr: number, limit = Infinity): number {
-    const t = this.tableOf(dev);
+    const t = this.settled(dev);
     if (!t) return limit;
     return t.byAddr.nextKey(addr, limit);
   }
 
   /** The most recently removed entry of `dev` at `addr`, if remembered. */
   lastRemoved(dev: device, addr: number): dma_debug_entry | null {
-    return this.tableOf(dev)?.byAddr.ghostAt(addr) ?? null;
+    return this.settled(dev)?.byAddr.ghostAt(addr) ?? null;
   }
 
   /** Live entries of one device, or of all devices, in address order per device. */
   live(dev?: device): dma_debug_entry[] {
     const out: dma_debug_entry[] = [];
+    this.settleAll();
     for (const [d, t] of this.tables) {
       if (dev && d !== dev) continue;
       t.byAddr.appendSorted(out);
@@ -368,6 +531,6 @@ export class DmaDebugTable {
 
   count(dev?: device): number {
     if (!dev) return this.total;
-    return this.tableOf(dev)?.byAddr.count ?? 0;
+    return this.settled(dev)?.byAddr.count ?? 0;
   }
 }

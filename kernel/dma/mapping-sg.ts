@@ -154,7 +154,7 @@ function map_sg(dev: device, sgl: sg_list, nents: number, dir: dma_data_directio
   const bytes = mapped_bytes;
   st.maps += ents;
   st.bytes_mapped += bytes;
-  debug_dma_map_sg(k, dev, first, nents, ents, dir, attrs, op, bytes);
+  debug_dma_map_sg(k, dev, first, nents, ents, dir, attrs, op, bytes, true);
   return ents;
 }
 

@@ -194,6 +194,8 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
   // ---------------------------------------------------------------- CPU side
 
   onCpuAccess(_va: vaddr_t, phys: number, len: number, isWrite: boolean, _data: Uint8Array | null, _off: number): void {
+    // sg runs not told to the listeners yet (DmaDebugTable.addRun): the index needs them now
+    if (this.table.pending !== 0) this.table.settleAll();
     if (this.index.count !== 0 && this.internal === 0) this.cpuOwnership(phys, len, isWrite);
     // The effects were checked line by line as the access went (onCpuLoad, onCpuStore); the
     // stale bytes of the whole access are reported now, after its cause.
@@ -292,6 +294,13 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
         if (hit.domain === "CPU") this.deviceTouchesCpuOwned(hit, addr - hit.dev_addr, addr + len - hit.dev_addr, isWrite);
         return hit;
       }
+    }
+    // the first segment of a run the table has not settled (DmaDebugTable.runHolder)
+    const h = table.runHolder(dev, addr, len);
+    if (h !== null) {
+      this.cursor = h;
+      if (h.domain === "CPU") this.deviceTouchesCpuOwned(h, addr - h.dev_addr, addr + len - h.dev_addr, isWrite);
+      return h;
     }
     const end = addr + len;
     let first: dma_debug_entry | null = null;
