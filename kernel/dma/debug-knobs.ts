@@ -120,3 +120,12 @@ export function dma_debug_count_entries(k: Kernel, total: number): void {
   s.nr_total_entries += DMA_DEBUG_ENTRIES;
   k.printk.log(KERN_INFO, `dma_debug_entry pool grown to ${s.nr_total_entries} (${(s.nr_total_entries / DMA_DEBUG_ENTRIES) * 100}%)`, "DMA-API: ");
 }
+
+/**
+ * dma_debug_count_entries_range - dma_debug_count_entries for each total in (@from, @to], as
+ * the entries of one call were added one by one; one look-up when no step is crossed.
+ */
+export function dma_debug_count_entries_range(k: Kernel, from: number, to: number): void {
+  if (to <= knobs(k).nr_total_entries) return;
+  for (let t = from + 1; t <= to; t++) dma_debug_count_entries(k, t);
+}

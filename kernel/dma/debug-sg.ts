@@ -34,7 +34,7 @@ import { DmaDebugEntry, dma_debug_entry_note } from "./debug-table.ts";
 import { DmaDebugRun } from "./debug-run.ts";
 import { check_map_err, debug_dma_add, debug_dma_insert, dma_debug_report, report_not_found, type dma_debug_entry } from "./debug.ts";
 import { note_sg_sync, note_sg_unmap, type DmaHistoryNote } from "./debug-history.ts";
-import { dma_debug_count_entries, dma_debug_disabled } from "./debug-knobs.ts";
+import { dma_debug_count_entries_range, dma_debug_disabled } from "./debug-knobs.ts";
 import { dma_get_max_seg_size, dma_get_seg_boundary } from "./mask.ts";
 import { dma_state } from "./state.ts";
 
@@ -172,6 +172,11 @@ export function debug_dma_map_sg(k: Kernel, dev: device, sgl: scatterlist, nents
     add_whole(k, dev, sgl, nents, mapped, dir, attrs, op, bytes);
     return;
   }
+  const st = dma_state(k);
+  if (direct && dir === DMA_TO_DEVICE && st.unbindHooked && mapped === nents) {
+    map_sg_run(k, dev, sgl, nents, dir, attrs, op);
+    return;
+  }
   const r = new CallReporter(k, dev);
   if (!dma_debug_disabled(k)) {
     const image = kernel_image_base(k);
@@ -180,29 +185,12 @@ export function debug_dma_map_sg(k: Kernel, dev: device, sgl: scatterlist, nents
   }
   // What debug_dma_add asks per entry, asked once: nothing in this loop changes it.
   const checks = !dma_debug_disabled(k);
-  const st = dma_state(k);
   const owner = k.exec.owner || dev.driver?.name || "";
   const max = dma_get_max_seg_size(dev);
   const boundary = dma_get_seg_boundary(dev);
   // nothing here charges CPU time (reports and printk do not): one time for every segment
   const now = k.exec.now();
   let prev: DmaDebugEntry | null = null;
-  if (direct && dir === DMA_TO_DEVICE && st.unbindHooked) {
-    const es: DmaDebugEntry[] = [];
-    for (let i = 0, sg: scatterlist | null = sgl; sg && i < mapped; sg = nth_or_null(sg, i, mapped), i++) {
-      if (checks) check_sg_segment(r, sg, max, boundary);
-      const phys = sg.page ? sg.page.pfn * PAGE_SIZE + sg.offset : 0;
-      const e = new DmaDebugEntry(dev, "sg", sg.dma_address, phys, (PAGE_OFFSET + phys) as vaddr_t, sg.dma_length, dir, attrs, "DEVICE", nents, mapped, owner, now, op, i);
-      if (prev !== null) prev.next_seg = e;
-      prev = e;
-      es.push(e);
-    }
-    const before = st.table.total;
-    st.table.addRun(dev, new DmaDebugRun(es));
-    // what debug_dma_insert's count would have said after each entry
-    for (let t = before + 1; t <= st.table.total; t++) dma_debug_count_entries(k, t);
-    return;
-  }
   for (let i = 0, sg: scatterlist | null = sgl; sg && i < mapped; sg = nth_or_null(sg, i, mapped), i++) {
     if (checks) check_sg_segment(r, sg, max, boundary);
     const phys = sg.page ? sg.page.pfn * PAGE_SIZE + sg.offset : 0;
@@ -212,6 +200,60 @@ export function debug_dma_map_sg(k: Kernel, dev: device, sgl: scatterlist, nents
     prev = e;
     debug_dma_insert(k, st, e, checks);
   }
+}
+
+/**
+ * debug_dma_map_sg of a whole direct DMA_TO_DEVICE call (every entry mapped) as one run of the
+ * table (DmaDebugTable.addRun), which nothing checked at insert time can tell from one insert
+ * per segment (neither the cache-line tracker, which ignores DMA_TO_DEVICE, nor the
+ * illegal-area check, done here). One walk of the list: the entry checks only test whether
+ * anything is to be reported; if so, the reporting checks run after the walk, in the order
+ * (all CPU entries, then each segment) and with the texts of the general path.
+ */
+function map_sg_run(k: Kernel, dev: device, sgl: scatterlist, nents: number, dir: dma_data_direction, attrs: number, op: string): void {
+  const st = dma_state(k);
+  const checks = !dma_debug_disabled(k);
+  const owner = k.exec.owner || dev.driver?.name || "";
+  const max = dma_get_max_seg_size(dev);
+  const boundary = dma_get_seg_boundary(dev);
+  const image = checks ? kernel_image_base(k) : 0;
+  const imageEnd = image + KERNEL_RESERVED_BYTES;
+  const stack = checks ? kstack_pages(k) : undefined;
+  const anyStack = stack !== undefined && stack.size !== 0;
+  const bounded = boundary < Number.MAX_SAFE_INTEGER;
+  const span = boundary + 1;
+  // nothing here charges CPU time (reports and printk do not): one time for every segment
+  const now = k.exec.now();
+  let flagged = false;
+  let prev: DmaDebugEntry | null = null;
+  const es: DmaDebugEntry[] = [];
+  for (let i = 0, sg: scatterlist | null = sgl; sg && i < nents; sg = nth_or_null(sg, i, nents), i++) {
+    const page = sg.page;
+    const phys = page ? page.pfn * PAGE_SIZE + sg.offset : 0;
+    const len = sg.length;
+    if (checks && !flagged) {
+      // check_cpu_entry and check_sg_segment would report nothing (their tests, without texts)
+      if (page && ((phys < imageEnd && phys + Math.max(len, 1) > image) || (anyStack && on_stack_pages(stack!, phys, len)))) flagged = true;
+      else if (len > max) flagged = true;
+      else if (bounded && sg.dma_length !== 0) {
+        const start = sg.dma_address;
+        if (Math.floor(start / span) !== Math.floor((start + sg.dma_length - 1) / span)) flagged = true;
+      }
+    }
+    const e = new DmaDebugEntry(dev, "sg", sg.dma_address, phys, (PAGE_OFFSET + phys) as vaddr_t, sg.dma_length, dir, attrs, "DEVICE", nents, nents, owner, now, op, i);
+    if (prev !== null) prev.next_seg = e;
+    prev = e;
+    es.push(e);
+  }
+  if (flagged) {
+    const r = new CallReporter(k, dev);
+    for (let i = 0, sg: scatterlist | null = sgl; sg && i < nents; sg = nth_or_null(sg, i, nents), i++) check_cpu_entry(r, sg, dir, image, stack);
+    for (let i = 0, sg: scatterlist | null = sgl; sg && i < nents; sg = nth_or_null(sg, i, nents), i++) check_sg_segment(r, sg, max, boundary);
+  }
+  const before = st.table.total;
+  st.table.addRun(dev, new DmaDebugRun(es));
+  // what debug_dma_insert's count would have said after each entry
+  dma_debug_count_entries_range(k, before, st.table.total);
 }
 
 /** The nents comparison of check_unmap / check_sync. */
@@ -274,15 +316,22 @@ export function debug_dma_unmap_sg(k: Kernel, dev: device, sgl: scatterlist, nel
       return;
     }
   }
-  const r = new CallReporter(k, dev);
   const now = k.exec.now(); // nothing here charges CPU time: one time for every segment
   const run = table.soleRun(dev);
   if (run !== null && unmaps_run(run, sgl, nelems, dir)) {
     // what the look-ups below would find: the run's entries, in order (DmaDebugTable.soleRun)
+    // unmaps_run found every segment's size, type, direction and nents as mapped, and sg
+    // entries need no dma_mapping_error: of unmap_segment only the note and the hand-over remain
     const es = run.entries;
-    for (let i = 0, sg: scatterlist | null = sgl; i < es.length; sg = nth_or_null(sg!, i, nelems), i++) unmap_segment(r, es[i], sg!, nelems, dir, op, now);
+    for (let i = 0; i < es.length; i++) {
+      const e = es[i];
+      e.note(sg_unmap_note(now, op, nelems, e.size, dir));
+      e.domain = "CPU";
+    }
+    table.removeRun(dev, run);
     return;
   }
+  const r = new CallReporter(k, dev);
   const ref = { type: "sg" as const, size: 0, direction: dir };
   let mapped = 0;
   for (let i = 0, sg: scatterlist | null = sgl; sg && i < nelems; sg = nth_or_null(sg, i, nelems), i++) {

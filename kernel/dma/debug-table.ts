@@ -159,6 +159,11 @@ export interface dma_debug_ref {
 export interface dma_debug_listener {
   onAdd(e: dma_debug_entry): void;
   onRemove(e: dma_debug_entry): void;
+  /**
+   * Optional: onRemove of each of @es, entries of one device removed together in this order
+   * (the unmap of a whole sg run, DmaDebugTable.removeRun); without it, onRemove per entry.
+   */
+  onRemoveRun?(es: readonly dma_debug_entry[]): void;
 }
 
 class DeviceTable {
@@ -350,6 +355,34 @@ export class DmaDebugTable {
     if (--run.liveCount === 0) this.retireRun(t, run);
     const ls = this.listeners;
     for (let j = 0; j < ls.length; j++) ls[j].onRemove(e);
+  }
+
+  /**
+   * remove() of every entry of @run, a run of @dev whose entries are all live, in order (the
+   * unmap of a whole run, debug-sg.ts): the entries are known to be queued, so no look-up.
+   */
+  removeRun(dev: device, run: DmaDebugRun): void {
+    const t = this.tableOf(dev);
+    const es = run.entries;
+    if (t === undefined || run.liveCount !== es.length) {
+      for (let i = 0; i < es.length; i++) this.remove(es[i]);
+      return;
+    }
+    for (let i = 0; i < es.length; i++) {
+      const e = es[i];
+      e.live = false;
+      e.next_seg = null;
+    }
+    this.total -= es.length;
+    run.liveCount = 0;
+    this.retireRun(t, run);
+    // the listeners after the whole run went (they look at the entries they are given only)
+    const ls = this.listeners;
+    for (let j = 0; j < ls.length; j++) {
+      const l = ls[j];
+      if (l.onRemoveRun !== undefined) l.onRemoveRun(es);
+      else for (let i = 0; i < es.length; i++) l.onRemove(es[i]);
+    }
   }
 
   /** All of @run's entries went: keep it only while its ghosts matter. */

@@ -38,7 +38,7 @@ import { pci_slot_name } from "../../pci/pci-dev.ts";
 import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE } from "../defs.ts";
 import { DmaDebugEntry, dma_debug_history_length, type DmaDebugTable, type dma_debug_entry, type dma_debug_listener } from "../debug-table.ts";
 import { dma_state } from "../state.ts";
-import { PhysIndex, SAN_LAZY, type san_record } from "./phys-index.ts";
+import { PhysIndex, SAN_LAZY as SAN_LAZY_IMPORTED, type san_record } from "./phys-index.ts";
 import { SAN_LINE, Shadow } from "./shadow.ts";
 import { ByteRun } from "./report.ts";
 import { SanFindings, type san_stale_read } from "./findings.ts";
@@ -49,6 +49,10 @@ import { iommu_stale_check_access, STALE_ACCESS_UNMANAGED } from "../../iommu/st
 export const SAN_GRAVES_PER_DEVICE = 64;
 
 const lineOf = (a: number): number => Math.floor(a / SAN_LINE);
+
+// Copied into a module constant once: under tsx every use of an imported binding is a getter
+// call (see hw/iommu/iommu.ts), and onRemove asks per sg segment.
+const SAN_LAZY = SAN_LAZY_IMPORTED;
 
 export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObserver, dma_debug_listener {
   /** Depth of DMA-layer work that touches buffers on purpose: CPU ownership checks pause. */
@@ -144,6 +148,41 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
   }
 
   onRemove(e: dma_debug_entry): void {
+    this.forgetRecords(e);
+    const g = this.gravesOf(e.dev);
+    g.ring[g.next] = e;
+    g.next = (g.next + 1) % SAN_GRAVES_PER_DEVICE;
+    if (this.shadow.size !== 0) this.pruneShadowOf(e);
+  }
+
+  /**
+   * onRemove of each of @es (entries of one device, removed in this order): the same records
+   * forgotten, shadow pruned and graves left, but of a run longer than the ring only the
+   * entries the ring keeps are written into it.
+   */
+  onRemoveRun(es: readonly dma_debug_entry[]): void {
+    const n = es.length;
+    if (n === 0) return;
+    for (let i = 0; i < n; i++) {
+      const e = es[i];
+      if (e.san_rec !== null && e.san_rec !== undefined) this.forgetRecords(e);
+    }
+    const g = this.gravesOf(es[0].dev);
+    let from = 0;
+    // a full ring: the first n - SAN_GRAVES_PER_DEVICE entries would be overwritten in it
+    if (g.ring.length === SAN_GRAVES_PER_DEVICE && n > SAN_GRAVES_PER_DEVICE) {
+      from = n - SAN_GRAVES_PER_DEVICE;
+      g.next = (g.next + from) % SAN_GRAVES_PER_DEVICE;
+    }
+    for (let i = from; i < n; i++) {
+      g.ring[g.next] = es[i];
+      g.next = (g.next + 1) % SAN_GRAVES_PER_DEVICE;
+    }
+    if (this.shadow.size !== 0) for (let i = 0; i < n; i++) if (this.shadow.size !== 0) this.pruneShadowOf(es[i]);
+  }
+
+  /** onRemove: drop @e's records from the index. */
+  private forgetRecords(e: dma_debug_entry): void {
     if (e.san_rec === SAN_LAZY) this.index.removeLazy(e);
     const r = this.recOf(e);
     if (r !== undefined) {
@@ -152,13 +191,15 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
       const more = r.more;
       if (more !== null) for (const m of more) this.index.remove(m);
     }
-    let g = e.dev === this.lastGraveDev ? this.lastGrave : this.graves.get(e.dev);
-    if (!g) this.graves.set(e.dev, (g = { ring: [], next: 0 }));
-    this.lastGraveDev = e.dev;
+  }
+
+  /** The graves ring of @dev (made on first use). */
+  private gravesOf(dev: device): { ring: dma_debug_entry[]; next: number } {
+    let g = dev === this.lastGraveDev ? this.lastGrave : this.graves.get(dev);
+    if (!g) this.graves.set(dev, (g = { ring: [], next: 0 }));
+    this.lastGraveDev = dev;
     this.lastGrave = g;
-    g.ring[g.next] = e;
-    g.next = (g.next + 1) % SAN_GRAVES_PER_DEVICE;
-    if (this.shadow.size !== 0) this.pruneShadowOf(e);
+    return g;
   }
 
   /**
@@ -288,7 +329,9 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
     const c = this.cursor;
     if (c !== null) {
       const n = c.next_seg;
-      const hit = table.soleHolder(dev, c, addr, len) ? c : n !== null && table.soleHolder(dev, n, addr, len) ? n : null;
+      // the next segment first (a walk moves on at every access); both cannot hold the bytes
+      // while either is their sole holder, so the order does not change the answer
+      const hit = n !== null && addr >= n.dev_addr && table.soleHolder(dev, n, addr, len) ? n : table.soleHolder(dev, c, addr, len) ? c : null;
       if (hit !== null) {
         this.cursor = hit;
         if (hit.domain === "CPU") this.deviceTouchesCpuOwned(hit, addr - hit.dev_addr, addr + len - hit.dev_addr, isWrite);
