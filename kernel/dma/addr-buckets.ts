@@ -22,7 +22,7 @@
  * of map/unmap cycles allocates nothing.
  */
 
-import { NumMap } from "./sorted-keys.ts";
+import { NumMap } from "./num-map.ts";
 
 /** Bucket granule: addresses [n * BUCKET_BYTES, (n + 1) * BUCKET_BYTES) share bucket n. */
 export const BUCKET_BYTES = 4096;
