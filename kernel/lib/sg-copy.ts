@@ -17,12 +17,11 @@ import { for_each_sg, sg_virt, type sg_list } from "./scatterlist.ts";
 export type sg_linear_buf = vaddr_t | Uint8Array;
 
 /**
- * sg_copy_buffer - copy between @buf and the list, starting @skip bytes into the list
- * @to_buffer: true copies list -> @buf, false copies @buf -> list
- * Context: any.
- * Returns: bytes copied (less than @buflen if the list is shorter).
+ * Visit the list's bytes [@skip, @skip + @buflen) piece by piece: @fn gets each piece's kernel
+ * address, its offset in the walked range and its length. Returns: bytes visited (less than
+ * @buflen if the list is shorter). The one walk behind sg_copy_buffer and sg_zero_buffer.
  */
-export function sg_copy_buffer(sgl: sg_list, nents: number, buf: sg_linear_buf, buflen: number, skip: number, to_buffer: boolean): number {
+function sg_walk_range(sgl: sg_list, nents: number, buflen: number, skip: number, fn: (va: vaddr_t, done: number, n: number) => void): number {
   let done = 0;
   for (const [sg] of for_each_sg(sgl, nents)) {
     if (done >= buflen) break;
@@ -31,8 +30,21 @@ export function sg_copy_buffer(sgl: sg_list, nents: number, buf: sg_linear_buf, 
       continue;
     }
     const n = Math.min(sg.length - skip, buflen - done);
-    const va = sg_virt(sg) + skip;
+    fn(sg_virt(sg) + skip, done, n);
     skip = 0;
+    done += n;
+  }
+  return done;
+}
+
+/**
+ * sg_copy_buffer - copy between @buf and the list, starting @skip bytes into the list
+ * @to_buffer: true copies list -> @buf, false copies @buf -> list
+ * Context: any.
+ * Returns: bytes copied (less than @buflen if the list is shorter).
+ */
+export function sg_copy_buffer(sgl: sg_list, nents: number, buf: sg_linear_buf, buflen: number, skip: number, to_buffer: boolean): number {
+  return sg_walk_range(sgl, nents, buflen, skip, (va, done, n) => {
     if (typeof buf === "number") {
       if (to_buffer) memcpy(buf + done, va, n);
       else memcpy(va, buf + done, n);
@@ -41,9 +53,7 @@ export function sg_copy_buffer(sgl: sg_list, nents: number, buf: sg_linear_buf, 
     } else {
       memcpy_to_kernel(va, buf, done, n);
     }
-    done += n;
-  }
-  return done;
+  });
 }
 
 /** sg_copy_from_buffer - copy @buflen bytes from @buf into the list. Returns: bytes copied. */
@@ -71,17 +81,5 @@ export function sg_pcopy_to_buffer(sgl: sg_list, nents: number, buf: sg_linear_b
  * Context: any. Returns: bytes zeroed.
  */
 export function sg_zero_buffer(sgl: sg_list, nents: number, buflen: number, skip: number): number {
-  let done = 0;
-  for (const [sg] of for_each_sg(sgl, nents)) {
-    if (done >= buflen) break;
-    if (skip >= sg.length) {
-      skip -= sg.length;
-      continue;
-    }
-    const n = Math.min(sg.length - skip, buflen - done);
-    memset(sg_virt(sg) + skip, 0, n);
-    skip = 0;
-    done += n;
-  }
-  return done;
+  return sg_walk_range(sgl, nents, buflen, skip, (va, _done, n) => memset(va, 0, n));
 }
