@@ -20,8 +20,6 @@ import { bindDriver, unbindDriver } from "../sim/driver-harness.ts";
 
 /** Where the scenarios plug rogue functions when they are free: 00:05.0, then 00:06.0, ... */
 export const ROGUE_FIRST_SLOT = 5;
-/** The slots withRogues uses on the built-in profiles (which list only an edu, at slot 3). */
-export const ROGUE_SLOTS = [5, 6] as const;
 
 /** True when the machine's IOMMU translates device DMA (policy strict or lazy). */
 export function isolates(m: MachineDesc): boolean {
