@@ -24,7 +24,7 @@
 import type { Kernel } from "../core/kernel.ts";
 import { KERN_WARNING } from "../core/printk.ts";
 import { DMA_ATTR_DEBUGGING_IGNORE_CACHELINES, DMA_ATTR_SKIP_CPU_SYNC, DMA_TO_DEVICE, dma_fmt_addr } from "./defs.ts";
-import type { dma_debug_entry } from "./debug-table.ts";
+import type { dma_debug_entry } from "./debug-entry.ts";
 import { dma_state } from "./state.ts";
 
 /** ACTIVE_CACHELINE_MAX_OVERLAP. */
@@ -39,7 +39,14 @@ class CachelineTracker {
 function tracker(k: Kernel): CachelineTracker {
   return k.state("dma-debug-cacheline", () => {
     const t = new CachelineTracker();
-    dma_state(k).table.listen({ onAdd: () => {}, onRemove: (e) => dma_debug_cacheline_remove(k, e) });
+    dma_state(k).table.listen({
+      onAdd: () => {},
+      onRemove: (e) => dma_debug_cacheline_remove(k, e),
+      // an sg run is one direction throughout: untracked (DMA_TO_DEVICE) runs need no entries
+      onRemoveRun: (run) => {
+        if (run.call.dir !== DMA_TO_DEVICE) for (let i = 0; i < run.n; i++) dma_debug_cacheline_remove(k, run.entryAt(i));
+      },
+    });
     return t;
   });
 }

@@ -1,22 +1,108 @@
 /**
- * Deferred sg runs of the dma-debug table (DmaDebugTable.addRun): the segments of one
- * dma_map_sg call, kept together until something needs them in the address buckets, and the
- * questions the table asks about a run without settling it.
+ * Deferred sg runs of the dma-debug table (DmaDebugTable.addRun): the segments of one direct
+ * DMA_TO_DEVICE dma_map_sg call, kept as numbers until something needs them as entries.
+ *
+ * A run is live (every segment mapped; nothing can unmap or sync one segment of it without a
+ * look-up, and every look-up settles the run first) or dead (unmapped whole, kept only for the
+ * ghosts and graves that explain a later double unmap or device access). Its entries are made
+ * when the table settles it into the address buckets, or, for a dead run, when a report asks
+ * for one: the usual map / device walk / unmap makes none.
  */
 
-import type { DmaDebugEntry } from "./debug-table.ts";
+import type { device } from "../include/device.ts";
+import { PAGE_OFFSET as PAGE_OFFSET_IMPORTED } from "../mm/layout.ts";
+import type { vaddr_t } from "../include/types.ts";
+import type { dma_data_direction } from "./defs.ts";
+import { DmaDebugEntry } from "./debug-entry.ts";
+import { note_sg_unmap } from "./debug-history.ts";
 
-/**
- * The segments of one dma_map_sg call recorded by DmaDebugTable.addRun: live entries that are
- * not in the address buckets yet, and whose listeners have not been told (see addRun).
- */
+// V8 does not fold an imported binding into a constant: copied once (read per segment).
+const PAGE_OFFSET = PAGE_OFFSET_IMPORTED;
+
+/** What every segment of one dma_map_sg call shares. */
+export interface DmaDebugRunCall {
+  readonly dev: device;
+  readonly dir: dma_data_direction;
+  readonly attrs: number;
+  /** The nents the driver passed (every one mapped: sg_mapped_ents is the same). */
+  readonly nents: number;
+  readonly owner: string;
+  readonly timeNs: number;
+  readonly op: string;
+}
+
 export class DmaDebugRun {
-  /** Entries still live (a run whose entries all went is kept only for its ghosts). */
+  /** Segments (the call's nents: a run is made only when every entry was mapped). */
+  readonly n: number;
+  /** Per segment: device address, length, CPU physical address (one buffer, three thirds). */
+  readonly addr: Float64Array;
+  readonly size: Float64Array;
+  readonly phys: Float64Array;
+  /** Live segments: n while mapped, 0 once unmapped whole. */
   liveCount: number;
-  /** disjointness checked (-1: not yet; 0: not known disjoint; 1: no two entries overlap). */
+  /** In its device's queue (not settled into the buckets yet)? */
+  queued = false;
+  /** disjointness checked (-1: not yet; 0: not known disjoint; 1: no two segments overlap). */
   disjoint = -1;
-  constructor(readonly entries: readonly DmaDebugEntry[]) {
-    this.liveCount = entries.length;
+  /** The unmap that took the run whole (unmapped()): time, call, the nents it passed. */
+  private unmapNs = -1;
+  private unmapOp = "";
+  private unmapNents = 0;
+  /** Entries made so far (entryAt), by segment. */
+  private ents: (DmaDebugEntry | undefined)[] | null = null;
+
+  constructor(
+    readonly call: DmaDebugRunCall,
+    n: number,
+  ) {
+    this.n = n;
+    const buf = new Float64Array(3 * n);
+    this.addr = buf.subarray(0, n);
+    this.size = buf.subarray(n, 2 * n);
+    this.phys = buf.subarray(2 * n, 3 * n);
+    this.liveCount = n;
+  }
+
+  /** Does segment @i hold all of [addr, addr+size)? */
+  holds(i: number, addr: number, size: number): boolean {
+    const a = this.addr[i];
+    return addr >= a && addr + size <= a + this.size[i];
+  }
+
+  /** The run was unmapped whole at @ns by @op passing @nents: its entries' last note. */
+  unmapped(ns: number, op: string, nents: number): void {
+    this.unmapNs = ns;
+    this.unmapOp = op;
+    this.unmapNents = nents;
+  }
+
+  /**
+   * The entry of segment @i, made on first call: live and linked to the next segment's while
+   * the run is live (the table is settling it), else unmapped with the unmap in its history.
+   * The table settles a live run before anyone else may ask for one (DmaDebugTable.settle).
+   */
+  entryAt(i: number): DmaDebugEntry {
+    const ents = (this.ents ??= new Array<DmaDebugEntry | undefined>(this.n));
+    let e = ents[i];
+    if (e !== undefined) return e;
+    const c = this.call;
+    const phys = this.phys[i];
+    const size = this.size[i];
+    e = new DmaDebugEntry(c.dev, "sg", this.addr[i], phys, (PAGE_OFFSET + phys) as vaddr_t, size, c.dir, c.attrs, "DEVICE", c.nents, c.nents, c.owner, c.timeNs, c.op, i);
+    if (this.liveCount === 0) {
+      e.note(note_sg_unmap(this.unmapNs, this.unmapOp, this.unmapNents, size, c.dir));
+      e.domain = "CPU";
+    } else {
+      e.live = true;
+      if (i > 0) {
+        const prev = ents[i - 1];
+        if (prev !== undefined) prev.next_seg = e;
+      }
+      const next = i + 1 < this.n ? ents[i + 1] : undefined;
+      if (next !== undefined) e.next_seg = next;
+    }
+    ents[i] = e;
+    return e;
   }
 }
 
@@ -26,13 +112,14 @@ let lastDisjointSize = new Float64Array(0);
 let lastDisjointLen = 0;
 let sortScratch = new Float64Array(0);
 
-/** Is no byte held by two entries of @run? (Conservative: false when unsure.) */
+/** Is no byte held by two segments of @run? (Conservative: false when unsure.) */
 export function runDisjoint(run: DmaDebugRun): boolean {
   if (run.disjoint >= 0) return run.disjoint === 1;
-  const es = run.entries;
-  const n = es.length;
+  const n = run.n;
+  const addr = run.addr;
+  const size = run.size;
   let same = n === lastDisjointLen;
-  for (let i = 0; same && i < n; i++) same = es[i].dev_addr === lastDisjointAddr[i] && es[i].size === lastDisjointSize[i];
+  for (let i = 0; same && i < n; i++) same = addr[i] === lastDisjointAddr[i] && size[i] === lastDisjointSize[i];
   if (same) {
     run.disjoint = 1;
     return true;
@@ -41,15 +128,15 @@ export function runDisjoint(run: DmaDebugRun): boolean {
   if (sortScratch.length < n) sortScratch = new Float64Array(n);
   let max = 0;
   for (let i = 0; i < n; i++) {
-    const e = es[i];
-    if (e.size <= 0) {
+    if (size[i] <= 0) {
       run.disjoint = 0;
       return false;
     }
-    if (e.size > max) max = e.size;
-    sortScratch[i] = e.dev_addr;
+    if (size[i] > max) max = size[i];
   }
-  const sorted = sortScratch.subarray(0, n).sort();
+  const sorted = sortScratch.subarray(0, n);
+  sorted.set(addr);
+  sorted.sort();
   let ok = true;
   for (let i = 1; ok && i < n; i++) ok = sorted[i] - sorted[i - 1] >= max;
   run.disjoint = ok ? 1 : 0;
@@ -58,10 +145,8 @@ export function runDisjoint(run: DmaDebugRun): boolean {
       lastDisjointAddr = new Float64Array(n);
       lastDisjointSize = new Float64Array(n);
     }
-    for (let i = 0; i < n; i++) {
-      lastDisjointAddr[i] = es[i].dev_addr;
-      lastDisjointSize[i] = es[i].size;
-    }
+    lastDisjointAddr.set(addr);
+    lastDisjointSize.set(size);
     lastDisjointLen = n;
   }
   return ok;
@@ -69,10 +154,7 @@ export function runDisjoint(run: DmaDebugRun): boolean {
 
 /** Do @a and @b hold the same addresses and sizes, in the same order? */
 export function sameAddrs(a: DmaDebugRun, b: DmaDebugRun): boolean {
-  const x = a.entries;
-  const y = b.entries;
-  if (x.length !== y.length) return false;
-  for (let i = 0; i < x.length; i++) if (x[i].dev_addr !== y[i].dev_addr || x[i].size !== y[i].size) return false;
+  if (a.n !== b.n) return false;
+  for (let i = 0; i < a.n; i++) if (a.addr[i] !== b.addr[i] || a.size[i] !== b.size[i]) return false;
   return true;
 }
-

@@ -30,7 +30,7 @@ import { kstack_pages } from "../lib/kstack.ts";
 import { KERNEL_RESERVED_BYTES } from "../mm/page-alloc.ts";
 import { sg_next, type scatterlist } from "../lib/scatterlist.ts";
 import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE, dma_dir_name, dma_fmt_addr, type dma_data_direction } from "./defs.ts";
-import { DmaDebugEntry, dma_debug_entry_note } from "./debug-table.ts";
+import { DmaDebugEntry, dma_debug_entry_note } from "./debug-entry.ts";
 import { DmaDebugRun } from "./debug-run.ts";
 import { check_map_err, debug_dma_add, debug_dma_insert, dma_debug_report, report_not_found, type dma_debug_entry } from "./debug.ts";
 import { note_sg_sync, note_sg_unmap, type DmaHistoryNote } from "./debug-history.ts";
@@ -225,8 +225,10 @@ function map_sg_run(k: Kernel, dev: device, sgl: scatterlist, nents: number, dir
   // nothing here charges CPU time (reports and printk do not): one time for every segment
   const now = k.exec.now();
   let flagged = false;
-  let prev: DmaDebugEntry | null = null;
-  const es: DmaDebugEntry[] = [];
+  const run = new DmaDebugRun({ dev, dir, attrs, nents, owner, timeNs: now, op }, nents);
+  const runAddr = run.addr;
+  const runSize = run.size;
+  const runPhys = run.phys;
   for (let i = 0, sg: scatterlist | null = sgl; sg && i < nents; sg = nth_or_null(sg, i, nents), i++) {
     const page = sg.page;
     const phys = page ? page.pfn * PAGE_SIZE + sg.offset : 0;
@@ -240,10 +242,9 @@ function map_sg_run(k: Kernel, dev: device, sgl: scatterlist, nents: number, dir
         if (Math.floor(start / span) !== Math.floor((start + sg.dma_length - 1) / span)) flagged = true;
       }
     }
-    const e = new DmaDebugEntry(dev, "sg", sg.dma_address, phys, (PAGE_OFFSET + phys) as vaddr_t, sg.dma_length, dir, attrs, "DEVICE", nents, nents, owner, now, op, i);
-    if (prev !== null) prev.next_seg = e;
-    prev = e;
-    es.push(e);
+    runAddr[i] = sg.dma_address;
+    runSize[i] = sg.dma_length;
+    runPhys[i] = phys;
   }
   if (flagged) {
     const r = new CallReporter(k, dev);
@@ -251,7 +252,7 @@ function map_sg_run(k: Kernel, dev: device, sgl: scatterlist, nents: number, dir
     for (let i = 0, sg: scatterlist | null = sgl; sg && i < nents; sg = nth_or_null(sg, i, nents), i++) check_sg_segment(r, sg, max, boundary);
   }
   const before = st.table.total;
-  st.table.addRun(dev, new DmaDebugRun(es));
+  st.table.addRun(dev, run);
   // what debug_dma_insert's count would have said after each entry
   dma_debug_count_entries_range(k, before, st.table.total);
 }
@@ -319,16 +320,11 @@ export function debug_dma_unmap_sg(k: Kernel, dev: device, sgl: scatterlist, nel
   const now = k.exec.now(); // nothing here charges CPU time: one time for every segment
   const run = table.soleRun(dev);
   if (run !== null && unmaps_run(run, sgl, nelems, dir)) {
-    // what the look-ups below would find: the run's entries, in order (DmaDebugTable.soleRun)
+    // what the look-ups below would find: the run's segments, in order (DmaDebugTable.soleRun).
     // unmaps_run found every segment's size, type, direction and nents as mapped, and sg
-    // entries need no dma_mapping_error: of unmap_segment only the note and the hand-over remain
-    const es = run.entries;
-    for (let i = 0; i < es.length; i++) {
-      const e = es[i];
-      e.note(sg_unmap_note(now, op, nelems, e.size, dir));
-      e.domain = "CPU";
-    }
-    table.removeRun(dev, run);
+    // entries need no dma_mapping_error: of unmap_segment only the note and the hand-over
+    // remain, which the run keeps for its entries (DmaDebugRun.entryAt).
+    table.removeRun(dev, run, now, op, nelems);
     return;
   }
   const r = new CallReporter(k, dev);
@@ -352,12 +348,13 @@ export function debug_dma_unmap_sg(k: Kernel, dev: device, sgl: scatterlist, nel
  * matching its segment's address, length and direction, and the nents it was mapped with?
  */
 function unmaps_run(run: DmaDebugRun, sgl: scatterlist, nelems: number, dir: dma_data_direction): boolean {
-  const es = run.entries;
-  if (run.liveCount !== es.length || es.length === 0 || es[0].sg_call_ents !== nelems || es[0].sg_mapped_ents !== es.length || es.length > nelems) return false;
+  const n = run.n;
+  if (run.liveCount !== n || n === 0 || run.call.nents !== nelems || run.call.dir !== dir) return false;
+  const addr = run.addr;
+  const size = run.size;
   let sg: scatterlist | null = sgl;
-  for (let i = 0; i < es.length; i++) {
-    const e = es[i];
-    if (sg === null || sg.dma_address !== e.dev_addr || sg.dma_length !== e.size || e.direction !== dir) return false;
+  for (let i = 0; i < n; i++) {
+    if (sg === null || sg.dma_address !== addr[i] || sg.dma_length !== size[i]) return false;
     sg = nth_or_null(sg, i, nelems);
   }
   return true;

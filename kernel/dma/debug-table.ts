@@ -10,147 +10,22 @@
  * of debug.c picks among them, ties going to the higher start and then the older entry.
  * Pure bookkeeping: no kernel calls, so it can be tested and reused on its own.
  *
- * Entries made by dma-debug are DmaDebugEntry objects, whose history is built when first read:
- * a mapping made and torn down correctly has its map and unmap noted without a history array
- * (dma_debug_entry_note). Plain objects that satisfy dma_debug_entry work too.
+ * Entries made by dma-debug are DmaDebugEntry objects (debug-entry.ts), whose history is built
+ * when first read; plain objects that satisfy dma_debug_entry work too. A direct
+ * DMA_TO_DEVICE dma_map_sg call is kept as a run of numbers (debug-run.ts, addRun) and becomes
+ * entries only when something looks at the table.
  */
 
 import type { device } from "../include/device.ts";
-import type { vaddr_t } from "../include/types.ts";
-import type { FindingHistoryEntry } from "../core/findings.ts";
 import type { dma_data_direction } from "./defs.ts";
 import { AddrBuckets, BIG_EXTENT, bucketOf as bucketOfImported, type AddrNode } from "./addr-buckets.ts";
-import { note_map } from "./debug-history.ts";
+import { DmaDebugEntry, type dma_debug_entry, type dma_debug_ref } from "./debug-entry.ts";
 import { runDisjoint, sameAddrs, type DmaDebugRun } from "./debug-run.ts";
 
-// Copied into module constants once: under tsx every use of an imported binding is a getter
-// call (see hw/iommu/iommu.ts), and the look-ups below run per segment.
+// Copied into module constants once: V8 does not fold an imported binding into a constant,
+// and the look-ups below run per segment.
 const BIG = BIG_EXTENT;
 const bucketOf = bucketOfImported;
-
-/**
- * How an entry was created; unmapping with another function is an error. "sg": one segment of
- * a dma_map_sg mapping (Linux's "scather-gather" entries, one per mapped segment).
- */
-export type dma_debug_type = "single" | "page" | "coherent" | "noncoherent" | "sg";
-
-/**
- * Who may touch the bytes now (§1.2): CPU after sync_for_cpu/unmap, DEVICE after
- * map/sync_for_device; COHERENT memory is shared and has no hand-over.
- */
-export type dma_domain = "CPU" | "DEVICE" | "COHERENT";
-
-export interface dma_debug_entry {
-  readonly dev: device;
-  readonly type: dma_debug_type;
-  readonly dev_addr: number;
-  readonly phys: number;
-  /** The CPU address the driver passed or was given (linear, stack or uncached alias). */
-  readonly cpu_addr: vaddr_t;
-  readonly size: number;
-  readonly direction: dma_data_direction;
-  readonly attrs: number;
-  /** Driver that created the entry (the code running at map/alloc time). */
-  readonly owner: string;
-  readonly timeNs: number;
-  /** dma_mapping_error() was called on this handle (always true for allocations). */
-  map_err_checked: boolean;
-  /** The unchecked error has been reported once already. */
-  map_err_reported: boolean;
-  domain: dma_domain;
-  /** Reported by dma_debug_device_unbind as a leak already. */
-  leak_reported: boolean;
-  readonly history: FindingHistoryEntry[];
-  /** sg entries: the nents the driver passed to dma_map_sg (unmap and sync must pass it too). */
-  readonly sg_call_ents?: number;
-  /** sg entries: the count dma_map_sg returned (how many segments have entries). */
-  readonly sg_mapped_ents?: number;
-  /** The coherence sanitizer's record of this entry (its business; null or absent: none). */
-  san_rec?: unknown;
-}
-
-/**
- * The entries dma-debug makes (debug_dma_add). The history starts with the map note, which is
- * made from the entry's own fields when the history is first read; one more note (the unmap
- * of a mapping nobody looked at) is held aside the same way. So the usual map/unmap cycle
- * allocates no history array.
- */
-export class DmaDebugEntry implements dma_debug_entry {
-  map_err_checked: boolean;
-  map_err_reported = false;
-  leak_reported = false;
-  san_rec: unknown = null;
-  /** In the table now (set by DmaDebugTable.add and remove). */
-  live = false;
-  /** sg segments: the entry of the next segment of the same dma_map_sg call, while live. */
-  next_seg: DmaDebugEntry | null = null;
-  /** The deferred run this entry belongs to, until the table settles it (DmaDebugTable.addRun). */
-  run: DmaDebugRun | null = null;
-  private hist: FindingHistoryEntry[] | null = null;
-  private pend: FindingHistoryEntry | null = null;
-
-  constructor(
-    readonly dev: device,
-    readonly type: dma_debug_type,
-    readonly dev_addr: number,
-    readonly phys: number,
-    readonly cpu_addr: vaddr_t,
-    readonly size: number,
-    readonly direction: dma_data_direction,
-    readonly attrs: number,
-    public domain: dma_domain,
-    readonly sg_call_ents: number | undefined,
-    readonly sg_mapped_ents: number | undefined,
-    readonly owner: string,
-    readonly timeNs: number,
-    /** The map call and the sg segment index (-1: none), for the first note. */
-    private readonly mapOp: string,
-    private readonly mapSeg: number,
-  ) {
-    // allocations return no error cookie, and sg maps return a count: nothing to check
-    this.map_err_checked = type === "coherent" || type === "noncoherent" || type === "sg";
-  }
-
-  get history(): FindingHistoryEntry[] {
-    let h = this.hist;
-    if (h === null) {
-      h = [note_map(this.timeNs, this.mapOp, this.mapSeg, this.sg_call_ents ?? 0, this.dev_addr, this.size, this.direction)];
-      if (this.pend !== null) h.push(this.pend);
-      this.pend = null;
-      this.hist = h;
-    }
-    return h;
-  }
-
-  /** history.length, without building the history. */
-  get historyLength(): number {
-    return this.hist !== null ? this.hist.length : this.pend !== null ? 2 : 1;
-  }
-
-  note(n: FindingHistoryEntry): void {
-    if (this.hist !== null) this.hist.push(n);
-    else if (this.pend === null) this.pend = n;
-    else this.history.push(n);
-  }
-}
-
-/** dma_debug_entry_note - append @n to @e's history. Context: any. */
-export function dma_debug_entry_note(e: dma_debug_entry, n: FindingHistoryEntry): void {
-  if (e instanceof DmaDebugEntry) e.note(n);
-  else e.history.push(n);
-}
-
-/** dma_debug_history_length - @e.history.length, without building a lazy history. */
-export function dma_debug_history_length(e: dma_debug_entry): number {
-  return e instanceof DmaDebugEntry ? e.historyLength : e.history.length;
-}
-
-/** What a caller knows when it looks an entry up (the `ref` of debug.c). */
-export interface dma_debug_ref {
-  readonly type: dma_debug_type;
-  readonly size: number;
-  readonly direction: dma_data_direction;
-}
 
 /**
  * Told whenever an entry comes or goes (the coherence sanitizer keeps its own indexes this
@@ -160,10 +35,12 @@ export interface dma_debug_listener {
   onAdd(e: dma_debug_entry): void;
   onRemove(e: dma_debug_entry): void;
   /**
-   * Optional: onRemove of each of @es, entries of one device removed together in this order
-   * (the unmap of a whole sg run, DmaDebugTable.removeRun); without it, onRemove per entry.
+   * Optional: @run, never settled, was unmapped whole (DmaDebugTable.removeRun). A listener
+   * never told of its entries (onAdd comes when a run is settled) learns of them here, by
+   * segment, and may make an entry (run.entryAt) if it must keep one. Without this method the
+   * table makes every entry and calls onRemove for each, in segment order.
    */
-  onRemoveRun?(es: readonly dma_debug_entry[]): void;
+  onRemoveRun?(run: DmaDebugRun): void;
 }
 
 class DeviceTable {
@@ -269,10 +146,6 @@ export class DmaDebugTable {
   remove(e: dma_debug_entry): void {
     const t = this.tableOf(e.dev);
     if (!t) return;
-    if (e instanceof DmaDebugEntry && e.run !== null) {
-      this.removeQueued(t, e, e.run);
-      return;
-    }
     if (t.queue.length !== 0) this.settle(t);
     if (!t.byAddr.remove(e.dev_addr, e)) return;
     if (e instanceof DmaDebugEntry) {
@@ -288,17 +161,16 @@ export class DmaDebugTable {
   pending = 0;
 
   /**
-   * Record the segments of one dma_map_sg call (all of @dev, made by dma-debug, in order)
-   * without putting them in the address buckets or telling the listeners yet: that happens
-   * when anything looks at the table (settle), exactly as if each had been add()ed now, in
-   * order. The usual life of an sg mapping (mapped, read or written by its device segment
-   * after segment, unmapped whole) then needs neither: the device's look-ups are answered from
-   * the run while it is the device's only mapping and its segments are disjoint (soleHolder,
-   * runHolder), and the unmap finds its entries in the run (soleRun). Entries removed while
-   * queued leave their ghosts (lastRemoved) when the run is settled; a run whose entries are
-   * all gone is dropped when a later run removes the same addresses (its ghosts would be
-   * replaced by that run's), or when nobody keeps ghosts.
-   * The caller counts nothing: total and each entry's `live` are set here.
+   * Record the segments of one direct DMA_TO_DEVICE dma_map_sg call of @dev (debug-run.ts)
+   * without making their entries, putting them in the address buckets or telling the
+   * listeners: that happens when anything looks at the device's table (settle), exactly as if
+   * each had been add()ed now, in order. The usual life of an sg mapping (mapped, read by its
+   * device segment after segment, unmapped whole) then needs none of it: the device's look-ups
+   * are answered from the run while it is the device's only mapping and its segments are
+   * disjoint (soleRun, runIsSole), and the unmap takes it whole (removeRun). A run unmapped
+   * whole stays queued for the ghosts its entries leave (lastRemoved) until a later run of the
+   * same addresses replaces them, or nobody keeps ghosts.
+   * The caller counts nothing: total is kept here.
    */
   addRun(dev: device, run: DmaDebugRun): void {
     let t = this.tableOf(dev);
@@ -306,16 +178,12 @@ export class DmaDebugTable {
       t = new DeviceTable(this.keep ? DmaDebugTable.GRAVEYARD_MAX : 0);
       this.tables.set(dev, t);
     }
-    const es = run.entries;
-    for (let i = 0; i < es.length; i++) {
-      es[i].live = true;
-      es[i].run = run;
-    }
-    this.total += es.length;
+    run.queued = true;
+    this.total += run.n;
     if (t.queue.length === 0) this.pending++;
     t.queue.push(run);
     t.liveRuns++;
-    t.queued += es.length;
+    t.queued += run.n;
   }
 
   /** Put the queued runs of @t into its buckets and tell the listeners (see addRun). */
@@ -324,15 +192,16 @@ export class DmaDebugTable {
     const idx = t.byAddr;
     const ls = this.listeners;
     for (let r = 0; r < q.length; r++) {
-      const es = q[r].entries;
-      for (let i = 0; i < es.length; i++) {
-        const e = es[i];
-        e.run = null;
+      const run = q[r];
+      run.queued = false;
+      const live = run.liveCount !== 0;
+      for (let i = 0; i < run.n; i++) {
+        const e = run.entryAt(i);
         idx.add(e.dev_addr, e, e.size);
-        if (e.live) for (let j = 0; j < ls.length; j++) ls[j].onAdd(e);
+        if (live) for (let j = 0; j < ls.length; j++) ls[j].onAdd(e);
       }
-      // entries removed while queued: removed now, in the order they went (index order)
-      if (q[r].liveCount !== es.length) for (let i = 0; i < es.length; i++) if (!es[i].live) idx.remove(es[i].dev_addr, es[i]);
+      // a run unmapped while queued: its entries go now, in segment order (their ghosts stay)
+      if (!live) for (let i = 0; i < run.n; i++) idx.remove(run.addr[i], run.entryAt(i));
     }
     q.length = 0;
     t.liveRuns = 0;
@@ -346,46 +215,25 @@ export class DmaDebugTable {
     for (const t of this.tables.values()) if (t.queue.length !== 0) this.settle(t);
   }
 
-  /** remove() of an entry still in its run's queue. */
-  private removeQueued(t: DeviceTable, e: DmaDebugEntry, run: DmaDebugRun): void {
-    if (!e.live) return;
-    e.live = false;
-    e.next_seg = null;
-    this.total--;
-    if (--run.liveCount === 0) this.retireRun(t, run);
-    const ls = this.listeners;
-    for (let j = 0; j < ls.length; j++) ls[j].onRemove(e);
-  }
-
   /**
-   * remove() of every entry of @run, a run of @dev whose entries are all live, in order (the
-   * unmap of a whole run, debug-sg.ts): the entries are known to be queued, so no look-up.
+   * remove() of every segment of @run, a live run of @dev still queued (soleRun found it),
+   * unmapped whole at @ns by @op passing @nents: no look-up, no entry made.
    */
-  removeRun(dev: device, run: DmaDebugRun): void {
-    const t = this.tableOf(dev);
-    const es = run.entries;
-    if (t === undefined || run.liveCount !== es.length) {
-      for (let i = 0; i < es.length; i++) this.remove(es[i]);
-      return;
-    }
-    for (let i = 0; i < es.length; i++) {
-      const e = es[i];
-      e.live = false;
-      e.next_seg = null;
-    }
-    this.total -= es.length;
+  removeRun(dev: device, run: DmaDebugRun, ns: number, op: string, nents: number): void {
+    const t = this.tableOf(dev)!;
+    run.unmapped(ns, op, nents);
     run.liveCount = 0;
+    this.total -= run.n;
     this.retireRun(t, run);
-    // the listeners after the whole run went (they look at the entries they are given only)
     const ls = this.listeners;
     for (let j = 0; j < ls.length; j++) {
       const l = ls[j];
-      if (l.onRemoveRun !== undefined) l.onRemoveRun(es);
-      else for (let i = 0; i < es.length; i++) l.onRemove(es[i]);
+      if (l.onRemoveRun !== undefined) l.onRemoveRun(run);
+      else for (let i = 0; i < run.n; i++) l.onRemove(run.entryAt(i));
     }
   }
 
-  /** All of @run's entries went: keep it only while its ghosts matter. */
+  /** @run was unmapped whole: keep it queued only while its ghosts matter. */
   private retireRun(t: DeviceTable, run: DmaDebugRun): void {
     t.liveRuns--;
     const q = t.queue;
@@ -398,25 +246,23 @@ export class DmaDebugTable {
     // earlier dead runs at the same addresses: every ghost they would leave, this one replaces
     for (let i = at - 1; i >= 0; i--) {
       const o = q[i];
-      if (o.liveCount === 0 && sameAddrs(o, run)) {
-        this.dropQueued(t, i);
-      }
+      if (o.liveCount === 0 && sameAddrs(o, run)) this.dropQueued(t, i);
     }
     if (t.queued > 4 * DmaDebugTable.GRAVEYARD_MAX) this.settle(t);
   }
 
   private dropQueued(t: DeviceTable, i: number): void {
     const q = t.queue;
-    const run = q[i];
-    for (const e of run.entries) e.run = null;
-    t.queued -= run.entries.length;
+    q[i].queued = false;
+    t.queued -= q[i].n;
     q.splice(i, 1);
     if (q.length === 0) this.pending--;
   }
 
   /**
    * The one run of @dev while it is all @dev has live (no settled entry, no other live run),
-   * else null: an unmap of the same list can take its entries in order (debug-sg.ts).
+   * else null: an unmap of the same list can take it whole, and a device access inside one of
+   * its segments needs no look-up (debug-sg.ts, the sanitizer).
    */
   soleRun(dev: device): DmaDebugRun | null {
     const t = this.tableOf(dev);
@@ -427,19 +273,29 @@ export class DmaDebugTable {
   }
 
   /**
-   * The entry of @dev holding all of [addr, addr+size) that findContaining would return, found
-   * without settling: only while one run is all @dev has live and its segments are disjoint
-   * (then the holder is the only candidate). null: ask findContaining.
+   * Is @run (of @dev) still the one run soleRun returns, with no byte held by two of its
+   * segments? Then findContaining(dev, addr, size, dir) of any [addr, addr+size) inside a
+   * segment would return that segment's entry: the sanitizer follows a device walking the
+   * list with segment indexes, making no entry.
    */
-  runHolder(dev: device, addr: number, size: number): DmaDebugEntry | null {
-    const run = this.soleRun(dev);
-    if (run === null || size <= 0 || !runDisjoint(run)) return null;
-    const es = run.entries;
-    for (let i = 0; i < es.length; i++) {
-      const e = es[i];
-      if (e.live && addr >= e.dev_addr && addr + size <= e.dev_addr + e.size) return e;
-    }
-    return null;
+  runIsSole(dev: device, run: DmaDebugRun): boolean {
+    if (!run.queued || run.liveCount === 0 || run.call.dev !== dev) return false;
+    const t = this.tableOf(dev);
+    return t !== undefined && t.liveRuns === 1 && t.byAddr.count === 0 && runDisjoint(run);
+  }
+
+  /**
+   * Is @e, a live entry of @dev made by dma-debug, what findContaining(dev, addr, size, dir)
+   * returns for every [addr, addr+size) inside it? True when no address of the device is held
+   * by two live entries (AddrBuckets.unambiguous): the sanitizer's shortcut for a device that
+   * walks an sg list segment after segment (the next segment's entry is e.next_seg).
+   */
+  soleHolder(dev: device, e: DmaDebugEntry, addr: number, size: number): boolean {
+    if (!e.live || e.dev !== dev || addr < e.dev_addr || addr + size > e.dev_addr + e.size || size <= 0) return false;
+    const t = this.tableOf(dev);
+    if (t === undefined) return false;
+    if (t.queue.length !== 0) this.settle(t);
+    return t.byAddr.unambiguous;
   }
 
   /**
@@ -473,22 +329,6 @@ export class DmaDebugTable {
   /** The @i-th entry of `dev` starting exactly at `addr` (oldest first), or null: at() without an array. */
   nthAt(dev: device, addr: number, i: number): dma_debug_entry | null {
     return this.settled(dev)?.byAddr.nthAt(addr, i) ?? null;
-  }
-
-  /**
-   * Is @e, a live entry of @dev made by dma-debug, what findContaining(dev, addr, size, dir)
-   * returns for every [addr, addr+size) inside it? True when no address of the device is held
-   * by two live entries (AddrBuckets.unambiguous): the sanitizer's shortcut for a device that
-   * walks an sg list segment after segment (the next segment's entry is e.next_seg).
-   */
-  soleHolder(dev: device, e: DmaDebugEntry, addr: number, size: number): boolean {
-    if (!e.live || e.dev !== dev || addr < e.dev_addr || addr + size > e.dev_addr + e.size || size <= 0) return false;
-    const t = this.tableOf(dev);
-    if (t === undefined) return false;
-    const run = e.run;
-    if (run !== null) return t.liveRuns === 1 && t.byAddr.count === 0 && runDisjoint(run);
-    if (t.queue.length !== 0) this.settle(t);
-    return t.byAddr.unambiguous;
   }
 
   /** Is @e live in the table? */

@@ -18,7 +18,7 @@ import type { FindingKind, FindingHistoryEntry } from "../core/findings.ts";
 import type { device } from "../include/device.ts";
 import type { vaddr_t } from "../include/types.ts";
 import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_MAPPING_ERROR, DMA_TO_DEVICE, dma_dir_name, dma_fmt_addr, type dma_data_direction } from "./defs.ts";
-import { DmaDebugEntry, dma_debug_entry_note, type dma_debug_entry, type dma_debug_type, type dma_domain } from "./debug-table.ts";
+import { DmaDebugEntry, dma_debug_entry_note, type dma_debug_entry, type dma_debug_type, type dma_domain } from "./debug-entry.ts";
 import { dma_state, type DmaState } from "./state.ts";
 import { on_driver_unbind } from "../base/driver.ts";
 import { dma_debug_count_entries, dma_debug_count_error, dma_debug_disabled } from "./debug-knobs.ts";

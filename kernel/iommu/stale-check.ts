@@ -37,7 +37,7 @@ import type { device } from "../include/device.ts";
 import { PAGE_SIZE } from "../include/types.ts";
 import { IOPTE_PS, IOPTE_R, IOPTE_W, IOPT_LARGE_SIZE, IOPT_PAGE_SIZE } from "./io-pgtable.ts";
 import { IOMMU_DOMAIN_DMA, IOMMU_DOMAIN_DMA_FQ, IOMMU_DOMAIN_UNMANAGED, iommu_domain, iommu_get_domain_for_dev, iommu_is_dma_domain } from "./iommu.ts";
-import type { dma_debug_entry } from "../dma/debug-table.ts";
+import type { dma_debug_entry } from "../dma/debug-entry.ts";
 import { dma_state } from "../dma/state.ts";
 
 /** Recent unmapped IOVA ranges remembered per domain, to say when a stale IOVA went away. */
@@ -138,7 +138,15 @@ export class StaleIotlbCheck {
 
   constructor(readonly k: Kernel) {
     // DMA API unmaps: dma-debug tells its listeners about each mapping removed.
-    dma_state(k).table.listen({ onAdd: () => {}, onRemove: (e) => this.onDmaRemove(e) });
+    dma_state(k).table.listen({
+      onAdd: () => {},
+      onRemove: (e) => this.onDmaRemove(e),
+      // an sg run is one device's: its entries are needed only if that device translates
+      onRemoveRun: (run) => {
+        const view = this.resolver?.(run.call.dev) ?? null;
+        if (view !== null && view.dmaApi) for (let i = 0; i < run.n; i++) this.onDmaRemove(run.entryAt(i));
+      },
+    });
   }
 
   /** A DMA API mapping went away: if its device translates, note the IOVA range. */

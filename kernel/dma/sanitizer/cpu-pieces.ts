@@ -11,7 +11,7 @@
  */
 
 import type { device } from "../../include/device.ts";
-import type { dma_debug_entry } from "../debug-table.ts";
+import type { dma_debug_entry } from "../debug-entry.ts";
 
 /** One physically contiguous stretch of a segment: mapping offset `off`, CPU physical `phys`. */
 export interface san_cpu_piece {

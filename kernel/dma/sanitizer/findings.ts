@@ -14,7 +14,7 @@ import type { FindingKind, Severity } from "../../core/findings.ts";
 import { dmesgStamp } from "../../core/printk.ts";
 import type { device } from "../../include/device.ts";
 import { DMA_TO_DEVICE, dma_fmt_addr } from "../defs.ts";
-import type { dma_debug_entry } from "../debug-table.ts";
+import type { dma_debug_entry } from "../debug-entry.ts";
 import * as R from "./report.ts";
 import { SAN_LINE } from "./shadow.ts";
 

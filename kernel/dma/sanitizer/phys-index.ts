@@ -15,7 +15,7 @@
  * per segment, not a record and a hash insert and delete.
  */
 
-import type { dma_debug_entry } from "../debug-table.ts";
+import type { dma_debug_entry } from "../debug-entry.ts";
 import { AddrBuckets, BIG_EXTENT, bucketOf, type AddrNode } from "../addr-buckets.ts";
 
 export interface san_record {

@@ -10,7 +10,7 @@ import { KERN_ERR, dmesgStamp } from "../../core/printk.ts";
 import type { FindingKind, Severity } from "../../core/findings.ts";
 import type { device } from "../../include/device.ts";
 import { DMA_TO_DEVICE, dma_dir_name, dma_fmt_addr } from "../defs.ts";
-import type { dma_debug_entry } from "../debug-table.ts";
+import type { dma_debug_entry } from "../debug-entry.ts";
 import { dma_history_copy } from "../debug-history.ts";
 
 export const SAN_PREFIX = "DMA-SAN: ";

@@ -36,7 +36,9 @@ import type { vaddr_t } from "../../include/types.ts";
 import { driver_core } from "../../base/core.ts";
 import { pci_slot_name } from "../../pci/pci-dev.ts";
 import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE } from "../defs.ts";
-import { DmaDebugEntry, dma_debug_history_length, type DmaDebugTable, type dma_debug_entry, type dma_debug_listener } from "../debug-table.ts";
+import { DmaDebugEntry, dma_debug_history_length, type dma_debug_entry } from "../debug-entry.ts";
+import type { DmaDebugTable, dma_debug_listener } from "../debug-table.ts";
+import { DmaDebugRun, runDisjoint } from "../debug-run.ts";
 import { dma_state } from "../state.ts";
 import { PhysIndex, SAN_LAZY as SAN_LAZY_IMPORTED, type san_record } from "./phys-index.ts";
 import { SAN_LINE, Shadow } from "./shadow.ts";
@@ -47,6 +49,16 @@ import { iommu_stale_check_access, STALE_ACCESS_UNMANAGED } from "../../iommu/st
 
 /** Removed entries remembered per device, to explain a device access after unmap. */
 export const SAN_GRAVES_PER_DEVICE = 64;
+
+/**
+ * The last SAN_GRAVES_PER_DEVICE entries a device's mappings lost, oldest overwritten: an
+ * entry, or a segment (seg) of an sg run unmapped whole whose entry nobody made yet.
+ */
+interface san_graves {
+  readonly ring: (dma_debug_entry | DmaDebugRun)[];
+  readonly seg: Int32Array;
+  next: number;
+}
 
 const lineOf = (a: number): number => Math.floor(a / SAN_LINE);
 
@@ -64,10 +76,10 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
   /** Where findings are made, deduplicated and printed. */
   readonly report: SanFindings;
   /** Per device, the last SAN_GRAVES_PER_DEVICE removed entries: a ring, oldest overwritten. */
-  private readonly graves = new Map<device, { ring: dma_debug_entry[]; next: number }>();
+  private readonly graves = new Map<device, san_graves>();
   /** The device last buried for and its ring (an sg unmap buries per segment, one device). */
   private lastGraveDev: device | null = null;
-  private lastGrave: { ring: dma_debug_entry[]; next: number } | null = null;
+  private lastGrave: san_graves | null = null;
   /** Kernel device behind each port seen (null: none the kernel knows; devices are enumerated at boot). */
   private readonly ports = new Map<DmaPort, device | null>();
   private lastPort: DmaPort | null = null;
@@ -151,34 +163,33 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
     this.forgetRecords(e);
     const g = this.gravesOf(e.dev);
     g.ring[g.next] = e;
+    g.seg[g.next] = -1;
     g.next = (g.next + 1) % SAN_GRAVES_PER_DEVICE;
     if (this.shadow.size !== 0) this.pruneShadowOf(e);
   }
 
   /**
-   * onRemove of each of @es (entries of one device, removed in this order): the same records
-   * forgotten, shadow pruned and graves left, but of a run longer than the ring only the
-   * entries the ring keeps are written into it.
+   * An sg run the table never settled was unmapped whole (DmaDebugTable.removeRun): what
+   * onRemove of each segment's entry would do, without the entries. The sanitizer never heard
+   * of them, so it holds no records of them and no shadow line names them; the graves keep the
+   * run and a segment index, and of a run longer than the ring only the segments it keeps.
    */
-  onRemoveRun(es: readonly dma_debug_entry[]): void {
-    const n = es.length;
+  onRemoveRun(run: DmaDebugRun): void {
+    const n = run.n;
     if (n === 0) return;
-    for (let i = 0; i < n; i++) {
-      const e = es[i];
-      if (e.san_rec !== null && e.san_rec !== undefined) this.forgetRecords(e);
-    }
-    const g = this.gravesOf(es[0].dev);
+    const g = this.gravesOf(run.call.dev);
     let from = 0;
-    // a full ring: the first n - SAN_GRAVES_PER_DEVICE entries would be overwritten in it
+    // a full ring: the first n - SAN_GRAVES_PER_DEVICE segments would be overwritten in it
     if (g.ring.length === SAN_GRAVES_PER_DEVICE && n > SAN_GRAVES_PER_DEVICE) {
       from = n - SAN_GRAVES_PER_DEVICE;
       g.next = (g.next + from) % SAN_GRAVES_PER_DEVICE;
     }
     for (let i = from; i < n; i++) {
-      g.ring[g.next] = es[i];
+      g.ring[g.next] = run;
+      g.seg[g.next] = i;
       g.next = (g.next + 1) % SAN_GRAVES_PER_DEVICE;
     }
-    if (this.shadow.size !== 0) for (let i = 0; i < n; i++) if (this.shadow.size !== 0) this.pruneShadowOf(es[i]);
+    for (let i = 0; i < n && this.shadow.size !== 0; i++) this.pruneShadow(run.addr[i], run.size[i]);
   }
 
   /** onRemove: drop @e's records from the index. */
@@ -194,9 +205,9 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
   }
 
   /** The graves ring of @dev (made on first use). */
-  private gravesOf(dev: device): { ring: dma_debug_entry[]; next: number } {
+  private gravesOf(dev: device): san_graves {
     let g = dev === this.lastGraveDev ? this.lastGrave : this.graves.get(dev);
-    if (!g) this.graves.set(dev, (g = { ring: [], next: 0 }));
+    if (!g) this.graves.set(dev, (g = { ring: [], seg: new Int32Array(SAN_GRAVES_PER_DEVICE), next: 0 }));
     this.lastGraveDev = dev;
     this.lastGrave = g;
     return g;
@@ -307,12 +318,22 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
   deviceAccess(dev: device | null, name: string, coherent: boolean, addr: number, len: number, isWrite: boolean, busAddr: number = addr): void {
     this.stats.device_accesses++;
     this.deviceSeq++;
+    this.runHit = false;
     const e = dev !== null ? this.deviceOwnership(dev, busAddr, len, isWrite) : null;
     if (coherent) return;
-    // physical address + delta = offset in e: the bus address locates the bytes in the mapping
-    const delta = e !== null ? busAddr - e.dev_addr - addr : 0;
-    if (isWrite) this.shadowDeviceWrite(addr, len, e, dev?.name ?? name, delta);
-    else this.staleDeviceRead(dev, name, addr, len, e, delta);
+    // Inside a segment of an unsettled run (runHit), the segment's entry is made only if a
+    // shadow line or a report needs it (hitEntry).
+    const inMapping = e !== null || this.runHit;
+    // physical address + delta = offset in the mapping: the bus address locates the bytes in it
+    const delta = e !== null ? busAddr - e.dev_addr - addr : this.runHit ? busAddr - this.curRun!.addr[this.curSeg] - addr : 0;
+    if (isWrite) this.shadowDeviceWrite(addr, len, e, inMapping, dev?.name ?? name, delta);
+    else this.staleDeviceRead(dev, name, addr, len, e, inMapping, delta);
+  }
+
+  /** The entry of the run segment deviceOwnership found (runHit): the table settles to make it. */
+  private hitEntry(): dma_debug_entry {
+    this.table.settleAll();
+    return this.curRun!.entryAt(this.curSeg);
   }
 
   /**
@@ -322,10 +343,37 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
    * table walk would find, without the walk.
    */
   private cursor: DmaDebugEntry | null = null;
+  /**
+   * The same for an sg run the table has not settled (DmaDebugTable.addRun): the run and the
+   * segment the last access fell in. While the run is its device's only mapping and its
+   * segments are disjoint (runIsSole), the segment is what the table walk would find.
+   */
+  private curRun: DmaDebugRun | null = null;
+  private curSeg = 0;
+  /**
+   * The last deviceOwnership found the access wholly inside segment curSeg of curRun and
+   * returned null: no entry exists for it yet. The segment is live and the device owns it
+   * (mapped, and nothing synced it: a sync settles the run).
+   */
+  private runHit = false;
 
-  /** Walk the access through the device's entries; returns the first covering entry. */
+  /**
+   * Walk the access through the device's entries; returns the first covering entry, or null
+   * with runHit set when an unsettled run's segment holds it all.
+   */
   private deviceOwnership(dev: device, addr: number, len: number, isWrite: boolean): dma_debug_entry | null {
     const table = this.table;
+    const run = this.curRun;
+    if (run !== null && len > 0 && table.runIsSole(dev, run)) {
+      // the next segment first, as below
+      const i = this.curSeg;
+      const j = i + 1 < run.n && run.holds(i + 1, addr, len) ? i + 1 : run.holds(i, addr, len) ? i : -1;
+      if (j >= 0) {
+        this.curSeg = j;
+        this.runHit = true;
+        return null;
+      }
+    }
     const c = this.cursor;
     if (c !== null) {
       const n = c.next_seg;
@@ -338,12 +386,16 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
         return hit;
       }
     }
-    // the first segment of a run the table has not settled (DmaDebugTable.runHolder)
-    const h = table.runHolder(dev, addr, len);
-    if (h !== null) {
-      this.cursor = h;
-      if (h.domain === "CPU") this.deviceTouchesCpuOwned(h, addr - h.dev_addr, addr + len - h.dev_addr, isWrite);
-      return h;
+    // the first segment of a run the table has not settled
+    const sole = len > 0 ? table.soleRun(dev) : null;
+    if (sole !== null && runDisjoint(sole)) {
+      for (let i = 0; i < sole.n; i++) {
+        if (!sole.holds(i, addr, len)) continue;
+        this.curRun = sole;
+        this.curSeg = i;
+        this.runHit = true;
+        return null;
+      }
     }
     const end = addr + len;
     let first: dma_debug_entry | null = null;
@@ -378,8 +430,12 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
     if (!g) return null;
     const n = g.ring.length;
     for (let i = 1; i <= n; i++) {
-      const e = g.ring[(g.next - i + n) % n];
-      if (addr >= e.dev_addr && addr < e.dev_addr + e.size) return e;
+      const k = (g.next - i + n) % n;
+      const x = g.ring[k];
+      if (x instanceof DmaDebugRun) {
+        const seg = g.seg[k];
+        if (addr >= x.addr[seg] && addr < x.addr[seg] + x.size[seg]) return x.entryAt(seg);
+      } else if (addr >= x.dev_addr && addr < x.dev_addr + x.size) return x;
     }
     return null;
   }
@@ -403,18 +459,20 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
     this.report.deviceCpuOwned(e, from, to, isWrite);
   }
 
-  private shadowDeviceWrite(addr: number, len: number, e: dma_debug_entry | null, name: string, delta: number): void {
+  /** @inMapping: @e holds the bytes, or (e null) the run segment of hitEntry() does. */
+  private shadowDeviceWrite(addr: number, len: number, e: dma_debug_entry | null, inMapping: boolean, name: string, delta: number): void {
     const p = this.k.platform;
     const now = this.k.exec.now();
     for (let line = lineOf(addr), last = lineOf(addr + len - 1); line <= last; line++) {
       const base = line * SAN_LINE;
       if (!p.lineCached(base)) continue; // the next load fills from RAM: nothing can go stale
+      if (inMapping && e === null) e = this.hitEntry();
       this.shadow.mark(line, Math.max(addr, base) - base, Math.min(addr + len, base + SAN_LINE) - base, e, name, now, this.deviceSeq, delta);
     }
   }
 
   /** A non-coherent device read RAM: did a dirty line hold something newer? */
-  private staleDeviceRead(dev: device | null, name: string, addr: number, len: number, e: dma_debug_entry | null, delta: number): void {
+  private staleDeviceRead(dev: device | null, name: string, addr: number, len: number, e: dma_debug_entry | null, inMapping: boolean, delta: number): void {
     const p = this.k.platform;
     if (!p.anyDirtyLines()) return;
     const run = this.run;
@@ -425,10 +483,10 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
       p.peekCached(-1, base, this.cacheBuf, 0, SAN_LINE);
       p.peekRam(base, this.ramBuf, 0, SAN_LINE);
       for (let i = Math.max(addr, base) - base, to = Math.min(addr + len, base + SAN_LINE) - base; i < to; i++) {
-        if (this.cacheBuf[i] !== this.ramBuf[i]) run.add(e ? base + i + delta : base + i, base + i, this.cacheBuf[i], this.ramBuf[i]);
+        if (this.cacheBuf[i] !== this.ramBuf[i]) run.add(inMapping ? base + i + delta : base + i, base + i, this.cacheBuf[i], this.ramBuf[i]);
       }
     }
-    if (run.count !== 0) this.report.staleDeviceRead(dev, name, addr, e, run);
+    if (run.count !== 0) this.report.staleDeviceRead(dev, name, addr, e ?? (inMapping ? this.hitEntry() : null), run);
   }
 
   // ---------------------------------------------------------------- memory system

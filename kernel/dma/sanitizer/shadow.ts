@@ -11,7 +11,7 @@
  * 64 bits per line in two 32-bit halves; line objects are pooled.
  */
 
-import type { dma_debug_entry } from "../debug-table.ts";
+import type { dma_debug_entry } from "../debug-entry.ts";
 
 export const SAN_LINE = 64;
 

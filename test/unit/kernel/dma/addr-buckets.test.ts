@@ -7,7 +7,8 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { device } from "../../../../kernel/include/device.ts";
-import { DmaDebugEntry, DmaDebugTable, type dma_debug_entry } from "../../../../kernel/dma/debug-table.ts";
+import { DmaDebugTable } from "../../../../kernel/dma/debug-table.ts";
+import { DmaDebugEntry, type dma_debug_entry } from "../../../../kernel/dma/debug-entry.ts";
 import { AddrBuckets, BUCKET_BYTES } from "../../../../kernel/dma/addr-buckets.ts";
 import { PhysIndex, type san_record } from "../../../../kernel/dma/sanitizer/phys-index.ts";
 

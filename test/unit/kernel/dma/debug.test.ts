@@ -25,7 +25,8 @@ import {
   dmam_alloc_coherent,
 } from "../../../../kernel/include/dma-mapping.ts";
 import { debug_dma_dump_mappings, dma_debug_device_unbind, dma_debug_live } from "../../../../kernel/dma/debug.ts";
-import { DmaDebugTable, type dma_debug_entry } from "../../../../kernel/dma/debug-table.ts";
+import { DmaDebugTable } from "../../../../kernel/dma/debug-table.ts";
+import type { dma_debug_entry } from "../../../../kernel/dma/debug-entry.ts";
 import { IS_ERR } from "../../../../kernel/include/errno.ts";
 import { devm_kzalloc } from "../../../../kernel/include/devres.ts";
 import { platform_device_register_simple, platform_driver_register, type platform_driver } from "../../../../kernel/include/platform_device.ts";
