@@ -48,6 +48,12 @@ export interface dma_debug_entry {
   readonly sg_mapped_ents?: number;
   /** The coherence sanitizer's record of this entry (its business; null or absent: none). */
   san_rec?: unknown;
+  /**
+   * After a partial sync: the offset ranges [a0, b0, a1, b1, ...) the CPU owns (sorted,
+   * disjoint), the device owning the rest, with domain "CPU". null or absent: domain says who
+   * owns every byte (debug-owner.ts).
+   */
+  cpu_owned?: number[] | null;
 }
 
 /**
@@ -61,6 +67,7 @@ export class DmaDebugEntry implements dma_debug_entry {
   map_err_reported = false;
   leak_reported = false;
   san_rec: unknown = null;
+  cpu_owned: number[] | null = null;
   /** In the table now (set by DmaDebugTable.add and remove). */
   live = false;
   /** sg segments: the entry of the next segment of the same dma_map_sg call, while live. */

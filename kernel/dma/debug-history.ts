@@ -77,6 +77,23 @@ export class DmaHistoryNote implements FindingHistoryEntry {
     return this.kind === NoteKind.SgUnmap && this.opName === op && this.a === nents && this.b === size && this.c === dir;
   }
 
+  /**
+   * Did this call hand bus addresses [lo, hi) to the device? A dma_map_* call did (all of its
+   * mapping); a sync for the device did if its range held them.
+   */
+  handsToDevice(lo: number, hi: number): boolean {
+    switch (this.kind) {
+      case NoteKind.Map:
+        return this.opName.startsWith("dma_map_");
+      case NoteKind.Sync:
+        return this.opName.includes("for_device") && this.a <= lo && hi <= this.a + this.b;
+      case NoteKind.SgSync:
+        return this.opName.includes("for_device") && this.b <= lo && hi <= this.b + this.c;
+      default:
+        return false;
+    }
+  }
+
   toJSON(): FindingHistoryEntry {
     return { timeNs: this.timeNs, op: this.op, detail: this.detail };
   }
@@ -110,6 +127,16 @@ export function note_sg_unmap(timeNs: number, op: string, nents: number, size: n
 /** One segment of an sg sync. */
 export function note_sg_sync(timeNs: number, op: string, nents: number, addr: number, size: number, dir: number): DmaHistoryNote {
   return new DmaHistoryNote(timeNs, op, -1, 0, NoteKind.SgSync, nents, addr, size, dir);
+}
+
+/**
+ * dma_history_hands_to_device - did history note @n hand bus addresses [@lo, @hi) to the
+ * device (a map, or a sync for the device whose range held them)? A plain note (not made
+ * here) is judged by its call's name alone.
+ */
+export function dma_history_hands_to_device(n: FindingHistoryEntry, lo: number, hi: number): boolean {
+  if (n instanceof DmaHistoryNote) return n.handsToDevice(lo, hi);
+  return n.op.includes("for_device") || n.op.startsWith("dma_map_");
 }
 
 /**

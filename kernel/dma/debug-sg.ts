@@ -32,6 +32,7 @@ import { sg_next, type scatterlist } from "../lib/scatterlist.ts";
 import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE, dma_dir_name, dma_fmt_addr, type dma_data_direction } from "./defs.ts";
 import { DmaDebugEntry, dma_debug_entry_note } from "./debug-entry.ts";
 import { DmaDebugRun } from "./debug-run.ts";
+import { dma_debug_hand_over } from "./debug-owner.ts";
 import { check_map_err, debug_dma_add, debug_dma_insert, dma_debug_report, report_not_found, type dma_debug_entry } from "./debug.ts";
 import { note_sg_sync, note_sg_unmap, type DmaHistoryNote } from "./debug-history.ts";
 import { dma_debug_count_entries_range, dma_debug_disabled } from "./debug-knobs.ts";
@@ -282,7 +283,7 @@ function unmap_segment(r: CallReporter, e: dma_debug_entry, sg: scatterlist, nel
   if (e.size !== sg.dma_length || e.type !== "sg" || e.direction !== dir) report_segment_mismatch(r, e, sg, dir);
   check_nents(r, e, nelems, "frees");
   check_map_err(r.k, e);
-  e.domain = "CPU";
+  dma_debug_hand_over(e, 0, e.size, true);
   dma_state(r.k).table.remove(e);
 }
 
@@ -393,7 +394,8 @@ function sync_segment(r: CallReporter, sg: scatterlist, nelems: number, dir: dma
   check_sync_direction(r, e, dir, to_cpu);
   check_nents(r, e, nelems, "syncs");
   check_map_err(r.k, e);
-  if (e.type !== "coherent") e.domain = to_cpu ? "CPU" : "DEVICE";
+  const off = sg.dma_address - e.dev_addr;
+  dma_debug_hand_over(e, off, off + sg.dma_length, to_cpu);
 }
 
 /**

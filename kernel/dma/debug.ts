@@ -7,8 +7,8 @@
  * Linux prints it ("DMA-API: <driver> <device>: device driver ...") at KERN_ERR, followed by
  * the call that created the entry. Every error becomes a finding; which ones are also printed
  * follows the §7.3 knobs (debug-knobs.ts: Linux's default prints the first error only).
- * The domain kept per entry is what the coherence sanitizer builds on; partial syncs flip the
- * domain of the whole entry (byte-level ownership is the sanitizer's business).
+ * The domain kept per entry is what the coherence sanitizer builds on; a partial sync hands
+ * over only its range (debug-owner.ts: the CPU's ranges of a split mapping).
  */
 
 import type { Kernel } from "../core/kernel.ts";
@@ -25,6 +25,7 @@ import { dma_debug_count_entries, dma_debug_count_error, dma_debug_disabled } fr
 import { dma_debug_cacheline_insert } from "./debug-cacheline.ts";
 import { dma_debug_in_kernel_image, dma_debug_on_stack } from "./debug-areas.ts";
 import { dma_history_copy, note_free, note_sync, note_unmap } from "./debug-history.ts";
+import { dma_debug_hand_over, dma_debug_owner_text } from "./debug-owner.ts";
 
 export type { dma_debug_entry, dma_debug_type, dma_domain };
 
@@ -59,6 +60,7 @@ function entry_details(e: dma_debug_entry): Record<string, string | number | boo
     direction: dma_dir_name(e.direction),
     type: e.type,
     domain: e.domain,
+    ...(e.cpu_owned ? { cpu_owned: dma_debug_owner_text(e) } : {}),
     map_err_checked: e.map_err_checked,
   };
 }
@@ -253,7 +255,7 @@ export function debug_dma_unmap(k: Kernel, dev: device, addr: number, ref: dma_d
   dma_debug_entry_note(e, note_unmap(k.exec.now(), op, ref.size, ref.direction));
   if (e.size !== ref.size || e.type !== ref.type || e.direction !== ref.direction) report_unmap_mismatch(k, dev, e, addr, ref);
   check_map_err(k, e);
-  e.domain = "CPU";
+  dma_debug_hand_over(e, 0, e.size, true);
   table.remove(e);
 }
 
@@ -330,7 +332,7 @@ export function debug_dma_sync(k: Kernel, dev: device, addr: number, size: numbe
   }
   check_sync_direction(k, e, addr, size, dir, to_cpu);
   check_map_err(k, e);
-  if (e.type !== "coherent") e.domain = to_cpu ? "CPU" : "DEVICE";
+  dma_debug_hand_over(e, addr - e.dev_addr, addr - e.dev_addr + size, to_cpu);
 }
 
 function check_sync_direction(k: Kernel, e: dma_debug_entry, addr: number, size: number, dir: dma_data_direction, to_cpu: boolean): void {
@@ -383,7 +385,7 @@ export function debug_dma_dump_mappings(dev?: device): void {
   const k = current_kernel();
   dma_state(k).table.live(dev).forEach((e, idx) => {
     const check = e.map_err_checked ? "checked" : "not checked";
-    const text = `${e.type} idx ${idx} P=0x${e.phys.toString(16)} D=0x${e.dev_addr.toString(16)} L=0x${e.size.toString(16)} ${dma_dir_name(e.direction)} ${e.domain} ${check}`;
+    const text = `${e.type} idx ${idx} P=0x${e.phys.toString(16)} D=0x${e.dev_addr.toString(16)} L=0x${e.size.toString(16)} ${dma_dir_name(e.direction)} ${e.domain}${e.cpu_owned ? `[${dma_debug_owner_text(e)}]` : ""} ${check}`;
     k.printk.log(KERN_INFO, `${driver_of(k, e.dev, e)} ${e.dev.name}: ${text}`, "DMA-API: ");
   });
 }

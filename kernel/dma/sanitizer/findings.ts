@@ -74,14 +74,18 @@ export class SanFindings {
     this.emit("cpu-access-device-owned", severity, e.dev, e.dev.name, e, text, R.san_fix_cpu_access(e, isWrite), { access: op, cpu: this.k.exec.cpu, ...R.san_byte_details(this.run, false) });
   }
 
-  /** The CPU stored next to a device-written buffer, in a granule they share. */
-  sharedLine(e: dma_debug_entry, phys: number, len: number): void {
+  /**
+   * The CPU stored next to a device-written buffer, in a granule they share; @inside: into the
+   * buffer's own bytes the CPU owns after a partial sync, next to bytes the device still owns.
+   */
+  sharedLine(e: dma_debug_entry, phys: number, len: number, inside = false): void {
     this.misuse.set(e, (this.misuse.get(e) ?? 0) | MISUSE_SHARED);
     if (!this.first("cpu-access-device-owned", e, "shared-line", e.history.length)) return;
     const g = this.granule;
-    const text = `CPU write at ${dma_fmt_addr(phys)} (${len} bytes, outside the buffer) dirties a cache line the device owns part of [granule=${g}] ${R.san_mapping_text(e)}`;
+    const where = inside ? "into the part of the buffer the CPU owns" : "outside the buffer";
+    const text = `CPU write at ${dma_fmt_addr(phys)} (${len} bytes, ${where}) dirties a cache line the device owns part of [granule=${g}] ${R.san_mapping_text(e)}`;
     const details = { access: "write", shared_line: true, cpu: this.k.exec.cpu, write_phys: dma_fmt_addr(phys), write_len: len, granule: g };
-    this.emit("cpu-access-device-owned", "error", e.dev, e.dev.name, e, text, R.san_fix_shared_line(e), details);
+    this.emit("cpu-access-device-owned", "error", e.dev, e.dev.name, e, text, R.san_fix_shared_line(e, inside), details);
   }
 
   /** The device touched bytes [from, to) of a mapping the CPU owns. */

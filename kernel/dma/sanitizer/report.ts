@@ -11,6 +11,7 @@ import type { FindingKind, Severity } from "../../core/findings.ts";
 import type { device } from "../../include/device.ts";
 import { DMA_TO_DEVICE, dma_dir_name, dma_fmt_addr } from "../defs.ts";
 import type { dma_debug_entry } from "../debug-entry.ts";
+import { dma_debug_owner_text } from "../debug-owner.ts";
 import { dma_history_copy } from "../debug-history.ts";
 
 export const SAN_PREFIX = "DMA-SAN: ";
@@ -71,6 +72,7 @@ export function san_entry_details(e: dma_debug_entry): Record<string, string | n
     direction: dma_dir_name(e.direction),
     type: e.type,
     domain: e.domain,
+    ...(e.cpu_owned ? { cpu_owned: dma_debug_owner_text(e) } : {}),
   };
 }
 
@@ -150,7 +152,8 @@ export function san_fix_cpu_access(e: dma_debug_entry, isWrite: boolean): string
 }
 
 /** The fix for CPU stores that dirty a line the device is writing. */
-export function san_fix_shared_line(e: dma_debug_entry): string {
+export function san_fix_shared_line(e: dma_debug_entry, inside = false): string {
+  if (inside) return `Give the CPU only whole cache lines (ranges aligned to dma_get_cache_alignment()) of a ${dma_dir_name(e.direction)} buffer whose other bytes the device still writes, or sync the whole buffer for the CPU before writing.`;
   return `Do not write fields sharing a cache line with a ${dma_dir_name(e.direction)} buffer while it is mapped; align the buffer to dma_get_cache_alignment().`;
 }
 

@@ -2,8 +2,9 @@
  * The coherence sanitizer: what only a simulator can see (DESIGN.md, Findings).
  *
  * Theory of operation
- * - Causes (§1.2, §4.5). Every live streaming mapping has an owner, the dma-debug entry's
- *   domain: the device after map / sync_for_device, the CPU after sync_for_cpu. Every CPU access
+ * - Causes (§1.2, §4.5). Every byte of a live streaming mapping has an owner, kept by
+ *   dma-debug: the device after map / sync_for_device, the CPU after sync_for_cpu, range by
+ *   range when a sync names part of the mapping (debug-owner.ts). Every CPU access
  *   to kernel memory (kernel/mm/access.ts) is checked against the mappings covering its physical
  *   bytes (phys-index.ts): touching bytes the device owns is `cpu-access-device-owned`, and so is
  *   a store into a cache-line granule a device-written buffer shares (the §5.4 hazard). Every
@@ -39,6 +40,8 @@ import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE } from "../defs.ts";
 import { DmaDebugEntry, dma_debug_history_length, type dma_debug_entry } from "../debug-entry.ts";
 import type { DmaDebugTable, dma_debug_listener } from "../debug-table.ts";
 import { DmaDebugRun, runDisjoint } from "../debug-run.ts";
+import { dma_debug_owned_part, type dma_owned_extent } from "../debug-owner.ts";
+import { dma_history_hands_to_device } from "../debug-history.ts";
 import { dma_state } from "../state.ts";
 import { PhysIndex, SAN_LAZY as SAN_LAZY_IMPORTED, type san_record } from "./phys-index.ts";
 import { SAN_LINE, Shadow } from "./shadow.ts";
@@ -263,7 +266,12 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
       const m = r.main ?? r;
       const a = Math.max(phys, r.plo);
       const b = Math.min(phys + len, r.plo + r.psize);
-      const deviceOwns = e.domain === "DEVICE" || m.recycledAt === dma_debug_history_length(e);
+      const recycled = m.recycledAt === dma_debug_history_length(e);
+      if (!recycled && e.cpu_owned) {
+        this.splitCpuAccess(r, m, phys, len, isWrite);
+        continue;
+      }
+      const deviceOwns = e.domain === "DEVICE" || recycled;
       if (a < b) {
         if (deviceOwns) this.report.cpuAccess(e, a - r.plo + r.poff, b - r.plo + r.poff, isWrite);
         else if (isWrite) m.cpuWriteAt = dma_debug_history_length(e);
@@ -273,6 +281,33 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
     }
   }
 
+
+  /** Scratch of the split-ownership checks. */
+  private readonly owned: dma_owned_extent = { lo: 0, hi: 0 };
+
+  /**
+   * cpuOwnership of one record whose mapping a partial sync split (debug-owner.ts): touching
+   * the device's bytes is the cause, and so is a store into the CPU's bytes (or next to the
+   * buffer) in a cache-line granule whose other bytes the device still owns and may write.
+   */
+  private splitCpuAccess(r: san_record, m: san_record, phys: number, len: number, isWrite: boolean): void {
+    const e = r.e;
+    const x = this.owned;
+    const a = Math.max(phys, r.plo);
+    const b = Math.min(phys + len, r.plo + r.psize);
+    if (a < b) {
+      if (dma_debug_owned_part(e, a - r.plo + r.poff, b - r.plo + r.poff, false, x)) {
+        this.report.cpuAccess(e, x.lo, x.hi, isWrite);
+        return;
+      }
+      if (isWrite) m.cpuWriteAt = dma_debug_history_length(e);
+    }
+    if (!isWrite || e.direction === DMA_TO_DEVICE) return;
+    const g = this.granule;
+    const glo = Math.max(Math.floor(phys / g) * g, r.plo);
+    const ghi = Math.min(Math.ceil((phys + len) / g) * g, r.plo + r.psize);
+    if (glo < ghi && dma_debug_owned_part(e, glo - r.plo + r.poff, ghi - r.plo + r.poff, false, x)) this.report.sharedLine(e, phys, len, a < b);
+  }
 
   // ---------------------------------------------------------------- device side
 
@@ -447,10 +482,17 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
    * allows. The device then owns it again until the next DMA API call on the mapping.
    */
   private deviceTouchesCpuOwned(e: dma_debug_entry, from: number, to: number, isWrite: boolean): void {
+    if (e.cpu_owned) {
+      // a split mapping: only the CPU's bytes count (debug-owner.ts)
+      if (!dma_debug_owned_part(e, from, to, true, this.owned)) return;
+      from = this.owned.lo;
+      to = this.owned.hi;
+    }
     const r = this.recOf(e);
     const h = e.history;
+    // the last call that gave these bytes to the device (a partial sync may not have)
     let d = h.length - 1;
-    while (d >= 0 && !(h[d].op.includes("for_device") || h[d].op.startsWith("dma_map_"))) d--;
+    while (d >= 0 && !dma_history_hands_to_device(h[d], e.dev_addr + from, e.dev_addr + to)) d--;
     const allowed = isWrite ? e.direction !== DMA_TO_DEVICE : e.direction !== DMA_FROM_DEVICE;
     if (r !== undefined && d >= 0 && allowed && r.cpuWriteAt <= d) {
       r.recycledAt = h.length;
