@@ -34,7 +34,7 @@ import {
 } from "../../kernel/include/dma-mapping.ts";
 import { dma_debug_live } from "../../kernel/dma/debug.ts";
 import { dma_sanitizer_init } from "../../kernel/dma/sanitizer/index.ts";
-import { SAN_GRAVES_PER_DEVICE } from "../../kernel/dma/sanitizer/sanitizer.ts";
+import { SAN_GRAVES_PER_DEVICE } from "../../kernel/dma/sanitizer/graves.ts";
 
 type Dir = typeof DMA_BIDIRECTIONAL | typeof DMA_TO_DEVICE | typeof DMA_FROM_DEVICE;
 type Profile = "arm64-noncoherent" | "x86-coherent";

@@ -49,7 +49,7 @@ export function dma_sanitizer_init(k: Kernel): DmaSanitizer {
   for (const e of table.live()) s.onAdd(e);
   table.listen(s);
   k.platform.observeDma(s);
-  k.platform.observeMemory(s);
+  k.platform.observeMemory(s.effects);
   set_cpu_access_observer(dispatcher);
   return s;
 }

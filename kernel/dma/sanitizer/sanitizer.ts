@@ -30,7 +30,7 @@
  */
 
 import type { Kernel } from "../../core/kernel.ts";
-import type { DmaObserver, DmaPort, MemoryObserver } from "../../platform/platform.ts";
+import type { DmaObserver, DmaPort } from "../../platform/platform.ts";
 import type { CpuAccessObserver } from "../../mm/access.ts";
 import type { device } from "../../include/device.ts";
 import type { vaddr_t } from "../../include/types.ts";
@@ -39,63 +39,42 @@ import { pci_slot_name } from "../../pci/pci-dev.ts";
 import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE } from "../defs.ts";
 import { DmaDebugEntry, dma_debug_history_length, type dma_debug_entry } from "../debug-entry.ts";
 import type { DmaDebugTable, dma_debug_listener } from "../debug-table.ts";
-import { DmaDebugRun, runDisjoint } from "../debug-run.ts";
+import { runDisjoint, type DmaDebugRun } from "../debug-run.ts";
 import { dma_debug_owned_part, type dma_owned_extent } from "../debug-owner.ts";
 import { dma_history_hands_to_device } from "../debug-history.ts";
 import { dma_state } from "../state.ts";
 import { PhysIndex, SAN_LAZY as SAN_LAZY_IMPORTED, type san_record } from "./phys-index.ts";
-import { SAN_LINE, Shadow } from "./shadow.ts";
-import { ByteRun } from "./report.ts";
-import { SanFindings, type san_stale_read } from "./findings.ts";
+import type { Shadow } from "./shadow.ts";
+import { SanFindings } from "./findings.ts";
+import { SanEffects } from "./effects.ts";
+import { SanGraves } from "./graves.ts";
 import { san_cpu_pieces_of } from "./cpu-pieces.ts";
 import { iommu_stale_check_access, STALE_ACCESS_UNMANAGED } from "../../iommu/stale-check.ts";
 
-/** Removed entries remembered per device, to explain a device access after unmap. */
-export const SAN_GRAVES_PER_DEVICE = 64;
-
-/**
- * The last SAN_GRAVES_PER_DEVICE entries a device's mappings lost, oldest overwritten: an
- * entry, or a segment (seg) of an sg run unmapped whole whose entry nobody made yet.
- */
-interface san_graves {
-  readonly ring: (dma_debug_entry | DmaDebugRun)[];
-  readonly seg: Int32Array;
-  next: number;
-}
-
-const lineOf = (a: number): number => Math.floor(a / SAN_LINE);
-
-// Copied into a module constant once: under tsx every use of an imported binding is a getter
-// call (see hw/iommu/iommu.ts), and onRemove asks per sg segment.
+// Copied into a module constant once: V8 does not fold an imported binding into a constant,
+// and onRemove asks per sg segment.
 const SAN_LAZY = SAN_LAZY_IMPORTED;
 
-export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObserver, dma_debug_listener {
+export class DmaSanitizer implements CpuAccessObserver, DmaObserver, dma_debug_listener {
   /** Depth of DMA-layer work that touches buffers on purpose: CPU ownership checks pause. */
   internal = 0;
   readonly index = new PhysIndex((e) => this.record(e, e.phys, e.size, 0, null));
-  readonly shadow = new Shadow();
+  /** The effects (stale and lost bytes); the memory system reports to it directly. */
+  readonly effects: SanEffects;
+  /** What devices wrote under cached lines (effects.shadow). */
+  readonly shadow: Shadow;
   /** Counters (reports, benchmarks). */
   readonly stats = { cpu_accesses: 0, device_accesses: 0 };
   /** Where findings are made, deduplicated and printed. */
   readonly report: SanFindings;
-  /** Per device, the last SAN_GRAVES_PER_DEVICE removed entries: a ring, oldest overwritten. */
-  private readonly graves = new Map<device, san_graves>();
-  /** The device last buried for and its ring (an sg unmap buries per segment, one device). */
-  private lastGraveDev: device | null = null;
-  private lastGrave: san_graves | null = null;
+  /** Entries removed lately, per device: what a device access after an unmap used. */
+  private readonly graves = new SanGraves();
   /** Kernel device behind each port seen (null: none the kernel knows; devices are enumerated at boot). */
   private readonly ports = new Map<DmaPort, device | null>();
   private lastPort: DmaPort | null = null;
   private lastPortDev: device | null = null;
   /** The cache-line granule a device-written buffer must not share: max(line, ARCH_DMA_MINALIGN). */
   private readonly granule: number;
-  private readonly run = new ByteRun();
-  /** Stale bytes the loads of the current CPU access returned, reported when the access ends. */
-  private readonly stale: san_stale_read = { fresh: false, run: new ByteRun(), e: null, device: "", wroteNs: 0 };
-  /** Device accesses so far: numbers the device-write episodes effects are counted by. */
-  private deviceSeq = 0;
-  private readonly ramBuf = new Uint8Array(SAN_LINE);
-  private readonly cacheBuf = new Uint8Array(SAN_LINE);
 
   /** dma-debug's table (the mappings every device access is checked against). */
   private readonly table: DmaDebugTable;
@@ -104,6 +83,8 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
     this.table = dma_state(k).table;
     this.granule = Math.max(k.platform.lineSize(), k.dmaMinAlign);
     this.report = new SanFindings(k, this.granule);
+    this.effects = new SanEffects(k, this.report, () => this.hitEntry());
+    this.shadow = this.effects.shadow;
   }
 
   // ---------------------------------------------------------------- dma-debug table listener
@@ -164,35 +145,19 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
 
   onRemove(e: dma_debug_entry): void {
     this.forgetRecords(e);
-    const g = this.gravesOf(e.dev);
-    g.ring[g.next] = e;
-    g.seg[g.next] = -1;
-    g.next = (g.next + 1) % SAN_GRAVES_PER_DEVICE;
-    if (this.shadow.size !== 0) this.pruneShadowOf(e);
+    this.graves.bury(e);
+    if (this.shadow.size !== 0) this.effects.pruneShadowOf(e);
   }
 
   /**
    * An sg run the table never settled was unmapped whole (DmaDebugTable.removeRun): what
    * onRemove of each segment's entry would do, without the entries. The sanitizer never heard
    * of them, so it holds no records of them and no shadow line names them; the graves keep the
-   * run and a segment index, and of a run longer than the ring only the segments it keeps.
+   * run and segment indexes (graves.ts).
    */
   onRemoveRun(run: DmaDebugRun): void {
-    const n = run.n;
-    if (n === 0) return;
-    const g = this.gravesOf(run.call.dev);
-    let from = 0;
-    // a full ring: the first n - SAN_GRAVES_PER_DEVICE segments would be overwritten in it
-    if (g.ring.length === SAN_GRAVES_PER_DEVICE && n > SAN_GRAVES_PER_DEVICE) {
-      from = n - SAN_GRAVES_PER_DEVICE;
-      g.next = (g.next + from) % SAN_GRAVES_PER_DEVICE;
-    }
-    for (let i = from; i < n; i++) {
-      g.ring[g.next] = run;
-      g.seg[g.next] = i;
-      g.next = (g.next + 1) % SAN_GRAVES_PER_DEVICE;
-    }
-    for (let i = 0; i < n && this.shadow.size !== 0; i++) this.pruneShadow(run.addr[i], run.size[i]);
+    this.graves.buryRun(run);
+    for (let i = 0; i < run.n && this.shadow.size !== 0; i++) this.effects.pruneShadow(run.addr[i], run.size[i]);
   }
 
   /** onRemove: drop @e's records from the index. */
@@ -207,45 +172,6 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
     }
   }
 
-  /** The graves ring of @dev (made on first use). */
-  private gravesOf(dev: device): san_graves {
-    let g = dev === this.lastGraveDev ? this.lastGrave : this.graves.get(dev);
-    if (!g) this.graves.set(dev, (g = { ring: [], seg: new Int32Array(SAN_GRAVES_PER_DEVICE), next: 0 }));
-    this.lastGraveDev = dev;
-    this.lastGrave = g;
-    return g;
-  }
-
-  /**
-   * Forget the uncached lines the device wrote through @e: the device-side physical range of
-   * the mapping, wherever the IOMMU or a bounce slot put it (the shadow lines name their
-   * entry). On the direct path that range starts at the bus address, which also catches lines
-   * written there through no mapping.
-   */
-  private pruneShadowOf(e: dma_debug_entry): void {
-    this.pruneShadow(e.dev_addr, e.size);
-    if (this.shadow.size === 0) return;
-    const p = this.k.platform;
-    this.shadow.lines.forEach((s, line) => {
-      if (s.entry === e && !p.lineCached(line * SAN_LINE)) this.shadow.drop(line);
-    });
-  }
-
-  /**
-   * Lines in no cache can be neither read stale nor written back: forget them. Invalidated
-   * lines already went (onLineGone); this catches the ones ordinary evictions took.
-   */
-  private pruneShadow(addr: number, size: number): void {
-    const first = lineOf(addr);
-    const last = lineOf(addr + Math.max(size, 1) - 1);
-    const p = this.k.platform;
-    if (last - first + 1 > this.shadow.size) {
-      for (const line of [...this.shadow.lines.keys()]) if (line >= first && line <= last && !p.lineCached(line * SAN_LINE)) this.shadow.drop(line);
-      return;
-    }
-    for (let line = first; line <= last; line++) if (this.shadow.get(line) && !p.lineCached(line * SAN_LINE)) this.shadow.drop(line);
-  }
-
   // ---------------------------------------------------------------- CPU side
 
   onCpuAccess(_va: vaddr_t, phys: number, len: number, isWrite: boolean, _data: Uint8Array | null, _off: number): void {
@@ -254,7 +180,7 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
     if (this.index.count !== 0 && this.internal === 0) this.cpuOwnership(phys, len, isWrite);
     // The effects were checked line by line as the access went (onCpuLoad, onCpuStore); the
     // stale bytes of the whole access are reported now, after its cause.
-    if (this.stale.run.count !== 0) this.report.staleCpuRead(this.stale);
+    this.effects.cpuAccessDone();
   }
 
   private cpuOwnership(phys: number, len: number, isWrite: boolean): void {
@@ -352,7 +278,7 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
    */
   deviceAccess(dev: device | null, name: string, coherent: boolean, addr: number, len: number, isWrite: boolean, busAddr: number = addr): void {
     this.stats.device_accesses++;
-    this.deviceSeq++;
+    this.effects.deviceSeq++;
     this.runHit = false;
     const e = dev !== null ? this.deviceOwnership(dev, busAddr, len, isWrite) : null;
     if (coherent) return;
@@ -361,8 +287,8 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
     const inMapping = e !== null || this.runHit;
     // physical address + delta = offset in the mapping: the bus address locates the bytes in it
     const delta = e !== null ? busAddr - e.dev_addr - addr : this.runHit ? busAddr - this.curRun!.addr[this.curSeg] - addr : 0;
-    if (isWrite) this.shadowDeviceWrite(addr, len, e, inMapping, dev?.name ?? name, delta);
-    else this.staleDeviceRead(dev, name, addr, len, e, inMapping, delta);
+    if (isWrite) this.effects.deviceWrite(addr, len, e, inMapping, dev?.name ?? name, delta);
+    else this.effects.deviceRead(dev, name, addr, len, e, inMapping, delta);
   }
 
   /** The entry of the run segment deviceOwnership found (runHit): the table settles to make it. */
@@ -452,27 +378,11 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
       a = stop;
     }
     if (gapBytes !== 0) {
-      const grave = this.graveAt(dev, gapAt);
+      const grave = this.graves.at(dev, gapAt);
       this.report.unmapped(dev, gapAt, gapBytes, isWrite, grave);
     }
     this.cursor = first instanceof DmaDebugEntry && gapBytes === 0 && first.dev_addr + first.size >= end ? first : null;
     return first;
-  }
-
-  /** The most recently removed entry of @dev that covered bus address @addr, if remembered. */
-  private graveAt(dev: device, addr: number): dma_debug_entry | null {
-    const g = this.graves.get(dev);
-    if (!g) return null;
-    const n = g.ring.length;
-    for (let i = 1; i <= n; i++) {
-      const k = (g.next - i + n) % n;
-      const x = g.ring[k];
-      if (x instanceof DmaDebugRun) {
-        const seg = g.seg[k];
-        if (addr >= x.addr[seg] && addr < x.addr[seg] + x.size[seg]) return x.entryAt(seg);
-      } else if (addr >= x.dev_addr && addr < x.dev_addr + x.size) return x;
-    }
-    return null;
   }
 
   /**
@@ -499,116 +409,5 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, MemoryObser
       return;
     }
     this.report.deviceCpuOwned(e, from, to, isWrite);
-  }
-
-  /** @inMapping: @e holds the bytes, or (e null) the run segment of hitEntry() does. */
-  private shadowDeviceWrite(addr: number, len: number, e: dma_debug_entry | null, inMapping: boolean, name: string, delta: number): void {
-    const p = this.k.platform;
-    const now = this.k.exec.now();
-    for (let line = lineOf(addr), last = lineOf(addr + len - 1); line <= last; line++) {
-      const base = line * SAN_LINE;
-      if (!p.lineCached(base)) continue; // the next load fills from RAM: nothing can go stale
-      if (inMapping && e === null) e = this.hitEntry();
-      this.shadow.mark(line, Math.max(addr, base) - base, Math.min(addr + len, base + SAN_LINE) - base, e, name, now, this.deviceSeq, delta);
-    }
-  }
-
-  /** A non-coherent device read RAM: did a dirty line hold something newer? */
-  private staleDeviceRead(dev: device | null, name: string, addr: number, len: number, e: dma_debug_entry | null, inMapping: boolean, delta: number): void {
-    const p = this.k.platform;
-    if (!p.anyDirtyLines()) return;
-    const run = this.run;
-    run.reset();
-    for (let line = lineOf(addr), last = lineOf(addr + len - 1); line <= last; line++) {
-      const base = line * SAN_LINE;
-      if (!p.lineDirty(base)) continue;
-      p.peekCached(-1, base, this.cacheBuf, 0, SAN_LINE);
-      p.peekRam(base, this.ramBuf, 0, SAN_LINE);
-      for (let i = Math.max(addr, base) - base, to = Math.min(addr + len, base + SAN_LINE) - base; i < to; i++) {
-        if (this.cacheBuf[i] !== this.ramBuf[i]) run.add(inMapping ? base + i + delta : base + i, base + i, this.cacheBuf[i], this.ramBuf[i]);
-      }
-    }
-    if (run.count !== 0) this.report.staleDeviceRead(dev, name, addr, e ?? (inMapping ? this.hitEntry() : null), run);
-  }
-
-  // ---------------------------------------------------------------- memory system
-
-  /**
-   * A cached load returned `dst[off..off+len)` for one line: compare it with RAM on the bytes a
-   * device wrote under a cached copy. Different means stale (collected for the end of the
-   * access); equal bytes leave the shadow, they stay right until the device writes again.
-   */
-  onCpuLoad(_cpu: number, addr: number, len: number, dst: Uint8Array, off: number): void {
-    if (this.shadow.size === 0) return;
-    const line = lineOf(addr);
-    const s = this.shadow.get(line);
-    if (s === undefined) return;
-    const base = line * SAN_LINE;
-    const from = addr - base;
-    const to = from + len;
-    if (!Shadow.any(s, from, to)) return;
-    this.k.platform.peekRam(base, this.ramBuf, 0, SAN_LINE);
-    const st = this.stale;
-    let staleLine = false;
-    let sameLo = 0;
-    let sameHi = 0;
-    for (let i = from; i < to; i++) {
-      if (!Shadow.has(s, i)) continue;
-      const got = dst[off + i - from];
-      if (got === this.ramBuf[i]) {
-        if (i < 32) sameLo |= 1 << i;
-        else sameHi |= 1 << (i - 32);
-        continue;
-      }
-      if (!staleLine) {
-        staleLine = true;
-        // one finding per device write read stale, however many loads see it
-        if (this.report.first("stale-cpu-read", s.entry ?? this, "read", s.seq)) st.fresh = true;
-      }
-      if (st.run.count === 0) {
-        st.e = s.entry;
-        st.device = s.device;
-        st.wroteNs = s.timeNs;
-      }
-      st.run.add(st.e ? base + i + s.delta : base + i, base + i, this.ramBuf[i], got);
-    }
-    if (sameLo !== 0 || sameHi !== 0) this.shadow.clearBits(line, sameLo, sameHi);
-  }
-
-  /** A line in no cache can be neither read stale nor written back: forget it. */
-  onLineGone(addr: number): void {
-    if (this.shadow.size !== 0) this.shadow.drop(lineOf(addr));
-  }
-
-  /**
-   * A CPU store reached the cache (or RAM): the CPU's value is now the newest, so those bytes
-   * can no longer be stale or lost. Told line by line as the store happens, before any later
-   * write-back of the line (an access-level hook would come too late for a multi-line copy).
-   */
-  onCpuStore(addr: number, len: number): void {
-    if (this.shadow.size === 0) return;
-    const line = lineOf(addr);
-    if (this.shadow.get(line) === undefined) return;
-    const base = line * SAN_LINE;
-    this.shadow.clear(line, addr - base, addr - base + len);
-  }
-
-  onWriteBack(addr: number, data: Uint8Array, off: number): void {
-    const line = lineOf(addr);
-    const s = this.shadow.get(line);
-    if (s === undefined) return;
-    this.k.platform.peekRam(addr, this.ramBuf, 0, SAN_LINE);
-    const run = this.run;
-    run.reset();
-    const e = s.entry;
-    for (let i = 0; i < SAN_LINE; i++) {
-      if (Shadow.has(s, i) && data[off + i] !== this.ramBuf[i]) run.add(e ? addr + i + s.delta : addr + i, addr + i, this.ramBuf[i], data[off + i]);
-    }
-    const device = s.device;
-    const wroteNs = s.timeNs;
-    const seq = s.seq;
-    const lineOff = addr + s.delta;
-    this.shadow.drop(line); // RAM now holds the line's bytes: nothing stale is left
-    if (run.count !== 0) this.report.lostWrite(e, device, addr, wroteNs, seq, run, lineOff);
   }
 }

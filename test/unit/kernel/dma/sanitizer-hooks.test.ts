@@ -150,7 +150,7 @@ describe("boot", () => {
     const s = dma_sanitizer(k);
     expect(s).not.toBeNull();
     expect(b.pciDevices[0].device.dma.observer).toBe(s);
-    expect(b.mem.observer).toBe(s);
+    expect(b.mem.observer).toBe(s!.effects);
   });
 
   it("`checks: false` leaves it off", () => {
