@@ -11,13 +11,8 @@
  * Another: Linux's sync of a list that is not mapped at all checks nothing (its walk stops at
  * the first segment's mapped count, 0); here it is `sync-not-mapped`.
  *
- * With dma-debug off (dma_debug=off, what `boot({ checks: false })` gives) and nobody listening
- * to the table (no coherence sanitizer), nothing will ever check or report a segment, yet the
- * table must still say whether mappings are live (the teardown check "no live DMA mappings",
- * dma_debug_live()). Then a dma_map_sg call is recorded whole: one entry of type "sg" at the
- * first segment's address whose size is the bytes of all mapped segments, dropped by the unmap
- * of the same list. That keeps the answer without a table insert and delete per segment.
- * Segment entries made while dma-debug was on are still dropped one by one.
+ * With dma-debug off and nobody listening to the table, a call is recorded whole
+ * (debug-sg-whole.ts).
  */
 
 import type { Kernel } from "../core/kernel.ts";
@@ -33,8 +28,9 @@ import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE, dma_dir_name, dma_fm
 import { DmaDebugEntry, dma_debug_entry_note } from "./debug-entry.ts";
 import { DmaDebugRun } from "./debug-run.ts";
 import { dma_debug_hand_over } from "./debug-owner.ts";
-import { check_map_err, debug_dma_add, debug_dma_insert, dma_debug_report, report_not_found, type dma_debug_entry } from "./debug.ts";
+import { check_map_err, debug_dma_insert, dma_debug_report, report_not_found, type dma_debug_entry } from "./debug.ts";
 import { note_sg_sync, note_sg_unmap, type DmaHistoryNote } from "./debug-history.ts";
+import { sg_whole_add, sg_whole_records, sg_whole_sync, sg_whole_unmap } from "./debug-sg-whole.ts";
 import { dma_debug_count_entries_range, dma_debug_disabled } from "./debug-knobs.ts";
 import { dma_get_max_seg_size, dma_get_seg_boundary } from "./mask.ts";
 import { dma_state } from "./state.ts";
@@ -118,45 +114,6 @@ function check_cpu_entry(r: CallReporter, sg: scatterlist, dir: dma_data_directi
   }
 }
 
-/** Entries that stand for a whole dma_map_sg call (recorded while dma-debug is off). */
-const wholeCalls = new WeakSet<dma_debug_entry>();
-
-/** Record each call whole rather than each segment? Only while nothing could use segments. */
-function record_whole(k: Kernel): boolean {
-  return dma_debug_disabled(k) && !dma_state(k).table.listening;
-}
-
-/** The whole-call entry of @dev at @addr (the list's first segment), preferring @nents. */
-function find_whole(k: Kernel, dev: device, addr: number, nents: number): dma_debug_entry | null {
-  let found: dma_debug_entry | null = null;
-  const table = dma_state(k).table;
-  for (let i = 0, e = table.nthAt(dev, addr, 0); e !== null; e = table.nthAt(dev, addr, ++i)) {
-    if (!wholeCalls.has(e)) continue;
-    if (e.sg_call_ents === nents) return e;
-    found ??= e;
-  }
-  return found;
-}
-
-/** debug_dma_map_sg with dma-debug off: one entry for the whole call (see the file comment). */
-function add_whole(k: Kernel, dev: device, sgl: scatterlist, nents: number, mapped: number, dir: dma_data_direction, attrs: number, op: string, size: number): void {
-  const phys = sgl.page ? sgl.page.pfn * PAGE_SIZE + sgl.offset : 0;
-  const e = debug_dma_add(k, {
-    dev,
-    type: "sg",
-    dev_addr: sgl.dma_address,
-    phys,
-    cpu_addr: (PAGE_OFFSET + phys) as vaddr_t,
-    size,
-    direction: dir,
-    attrs,
-    domain: "DEVICE",
-    sg_call_ents: nents,
-    sg_mapped_ents: mapped,
-  }, op);
-  wholeCalls.add(e);
-}
-
 /**
  * debug_dma_map_sg - record a successful dma_map_sg: CPU-side checks on all @nents entries,
  * then one entry per mapped segment (with the device's segment limits checked). With
@@ -169,8 +126,8 @@ function add_whole(k: Kernel, dev: device, sgl: scatterlist, nents: number, mapp
  * Context: any.
  */
 export function debug_dma_map_sg(k: Kernel, dev: device, sgl: scatterlist, nents: number, mapped: number, dir: dma_data_direction, attrs: number, op: string, bytes: number, direct = false): void {
-  if (record_whole(k)) {
-    add_whole(k, dev, sgl, nents, mapped, dir, attrs, op, bytes);
+  if (sg_whole_records(k)) {
+    sg_whole_add(k, dev, sgl, nents, mapped, dir, attrs, op, bytes);
     return;
   }
   const st = dma_state(k);
@@ -309,15 +266,7 @@ function report_segment_mismatch(r: CallReporter, e: dma_debug_entry, sg: scatte
  */
 export function debug_dma_unmap_sg(k: Kernel, dev: device, sgl: scatterlist, nelems: number, dir: dma_data_direction, op: string): void {
   const table = dma_state(k).table;
-  if (dma_debug_disabled(k)) {
-    const w = find_whole(k, dev, sgl.dma_address, nelems);
-    if (w) {
-      dma_debug_entry_note(w, note_sg_unmap(k.exec.now(), op, nelems, w.size, dir));
-      w.domain = "CPU";
-      table.remove(w);
-      return;
-    }
-  }
+  if (dma_debug_disabled(k) && sg_whole_unmap(k, dev, sgl, nelems, dir, op)) return;
   const now = k.exec.now(); // nothing here charges CPU time: one time for every segment
   const run = table.soleRun(dev);
   if (run !== null && unmaps_run(run, sgl, nelems, dir)) {
@@ -403,14 +352,7 @@ function sync_segment(r: CallReporter, sg: scatterlist, nelems: number, dir: dma
  * the segments' ownership. Context: any.
  */
 export function debug_dma_sync_sg(k: Kernel, dev: device, sgl: scatterlist, nelems: number, dir: dma_data_direction, to_cpu: boolean, op: string): void {
-  if (dma_debug_disabled(k)) {
-    const w = find_whole(k, dev, sgl.dma_address, nelems);
-    if (w) {
-      dma_debug_entry_note(w, note_sg_sync(k.exec.now(), op, nelems, sgl.dma_address, w.size, dir));
-      w.domain = to_cpu ? "CPU" : "DEVICE";
-      return;
-    }
-  }
+  if (dma_debug_disabled(k) && sg_whole_sync(k, dev, sgl, nelems, dir, to_cpu, op)) return;
   const r = new CallReporter(k, dev);
   const table = dma_state(k).table;
   let mapped = 0;
