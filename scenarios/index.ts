@@ -6,6 +6,7 @@ import { coherenceMissingSyncForCpu } from "./coherence-missing-sync-for-cpu.ts"
 import { coherenceMissingSyncForDevice } from "./coherence-missing-sync-for-device.ts";
 import { coherenceSharedCacheline } from "./coherence-shared-cacheline.ts";
 import { coherenceCpuWritesWhileMapped } from "./coherence-cpu-writes-while-mapped.ts";
+import { coherencePartialSync } from "./coherence-partial-sync.ts";
 import { dmaApiMisuseScenario } from "./dma-api-misuse.ts";
 import { transferModesScenario } from "./transfer-modes.ts";
 import { pioVsDmaScenario } from "./pio-vs-dma.ts";
@@ -24,6 +25,7 @@ export const SCENARIOS: readonly Scenario[] = [
   coherenceMissingSyncForDevice,
   coherenceSharedCacheline,
   coherenceCpuWritesWhileMapped,
+  coherencePartialSync,
   dmaApiMisuseScenario,
   transferModesScenario,
   pioVsDmaScenario,

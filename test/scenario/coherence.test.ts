@@ -13,6 +13,7 @@ import { coherenceMissingSyncForCpu } from "../../scenarios/coherence-missing-sy
 import { coherenceMissingSyncForDevice } from "../../scenarios/coherence-missing-sync-for-device.ts";
 import { coherenceSharedCacheline } from "../../scenarios/coherence-shared-cacheline.ts";
 import { coherenceCpuWritesWhileMapped } from "../../scenarios/coherence-cpu-writes-while-mapped.ts";
+import { coherencePartialSync } from "../../scenarios/coherence-partial-sync.ts";
 import { eduScenario } from "../../scenarios/edu.ts";
 import { findScenario } from "../../scenarios/index.ts";
 import { dma_sanitizer } from "../../kernel/dma/sanitizer/index.ts";
@@ -35,6 +36,7 @@ const CASES: [Scenario, Record<Profile, string[]>][] = [
     coherenceCpuWritesWhileMapped,
     { "arm64-noncoherent": ["cpu-access-device-owned", "lost-device-write", "stale-cpu-read"], "x86-coherent": ["cpu-access-device-owned"] },
   ],
+  [coherencePartialSync, { "arm64-noncoherent": ["cpu-access-device-owned", "stale-cpu-read"], "x86-coherent": ["cpu-access-device-owned"] }],
 ];
 
 describe.each(CASES.map(([s, k]) => [s.name, s, k] as const))("%s", (_name, scenario, kinds) => {
@@ -97,6 +99,19 @@ describe("details a reader needs", () => {
     expect(stale.length).toBe(2); // one per round: two ownership epochs
     expect(stale[0].fix).toBe("Call dma_sync_single_for_device() after writing and before starting the device.");
     expect(r.report.results["device-got-old-data"]).toBe(true);
+  });
+});
+
+describe("partial syncs", () => {
+  it("partial-sync: the correct round is no finding; the cause and the effect name exactly the bytes past the synced range", async () => {
+    const r = await run(coherencePartialSync, "arm64-noncoherent");
+    expect(r.report.checks.find((c) => c.name === "findings-after-correct-round")).toMatchObject({ ok: true, actual: 0 });
+    const [cause, effect] = r.report.findings;
+    expect(cause).toMatchObject({ kind: "cpu-access-device-owned", details: expect.objectContaining({ offset_start: 256, offset_end: 1023, cpu_owned: "0-255" }) });
+    expect(cause.fix).toBe("Sync every byte the CPU reads: the range given to dma_sync_single_range_for_cpu() must also cover offsets 256 to 1023 (or unmap the buffer first).");
+    expect(effect).toMatchObject({ kind: "stale-cpu-read", details: expect.objectContaining({ offset_start: 256, offset_end: 1023 }) });
+    expect(effect.fix).toBe(cause.fix);
+    expect(cause.history!.map((h) => h.op)).toEqual(["dma_map_single", "dma_mapping_error", "dma_sync_single_range_for_cpu", "dma_sync_single_range_for_cpu"]);
   });
 });
 

@@ -1,6 +1,7 @@
 /**
- * cohdemo operations: two correct helpers and four classic coherence bugs (reference §13,
- * bugs 3, 4 and 5, and a CPU that writes a buffer the device owns). All run in process context
+ * cohdemo operations: two correct helpers and five classic coherence bugs (reference §13,
+ * bugs 3, 4 and 5, a CPU that writes a buffer the device owns, and a partial sync that
+ * misses the end of a packet). All run in process context
  * and sleep on the DMA interrupt.
  *
  * The edu engine copies between RAM and its 4 KiB buffer when a transfer completes, so a CPU
@@ -8,7 +9,8 @@
  */
 
 import {
-  dma_map_single, dma_mapping_error, dma_sync_single_for_cpu, dma_unmap_single, DMA_FROM_DEVICE, DMA_TO_DEVICE,
+  dma_get_cache_alignment, dma_map_single, dma_mapping_error, dma_sync_single_for_cpu, dma_sync_single_range_for_cpu, dma_unmap_single, DMA_FROM_DEVICE,
+  DMA_TO_DEVICE,
 } from "../../../kernel/include/dma-mapping.ts";
 import { reinit_completion, wait_for_completion_timeout } from "../../../kernel/include/completion.ts";
 import { msecs_to_jiffies } from "../../../kernel/include/timer.ts";
@@ -228,4 +230,54 @@ export async function cohdemo_rx_sentinel(cd: cohdemo_device, len: number): Prom
   }
   kfree(rx);
   return err ? { ...failed(err), tail_seen } : { err, data: out, tail_seen };
+}
+
+/** One packet of cohdemo_rx_recycle: what the device sends, and how many bytes the driver syncs. */
+export interface cohdemo_packet {
+  readonly data: Uint8Array;
+  /** Bytes synced for the CPU from the start of the buffer (rounded up to the cache alignment). */
+  readonly sync: number;
+}
+
+/** The size of cohdemo_rx_recycle's long-lived receive buffer. */
+export const RECYCLE_BUF_SIZE = 2048;
+
+/**
+ * cohdemo_rx_recycle - receive `packets` into one long-lived DMA_FROM_DEVICE buffer, the way
+ * NIC drivers recycle RX buffers: for each, the device writes the packet, the driver syncs only
+ * `sync` bytes for the CPU (dma_sync_single_range_for_cpu: the whole buffer would cost a cache
+ * walk per packet), copies the packet out, and hands the buffer back to the device without
+ * dma_sync_single_for_device (allowed: the CPU only read it). Correct while `sync` covers the
+ * packet; a packet longer than the bytes synced is read partly from stale cache (the bug).
+ * Context: process; sleeps. Returns: what the driver read of each packet.
+ */
+export async function cohdemo_rx_recycle(cd: cohdemo_device, packets: readonly cohdemo_packet[]): Promise<cohdemo_reuse_result> {
+  const dev = cd.pdev.dev;
+  const rounds: Uint8Array[] = [];
+  const align = dma_get_cache_alignment();
+  const rx = kmalloc(RECYCLE_BUF_SIZE, GFP_KERNEL);
+  if (!rx) return { err: -ENOMEM, rounds };
+  memset(rx, 0, RECYCLE_BUF_SIZE); // the CPU touched the buffer last: its lines are in the cache
+  const h = dma_map_single(dev, rx, RECYCLE_BUF_SIZE, DMA_FROM_DEVICE);
+  let err = -ENOMEM;
+  if (!dma_mapping_error(dev, h)) {
+    err = 0;
+    for (const p of packets) {
+      const len = p.data.length;
+      if (len === 0 || len > RECYCLE_BUF_SIZE) {
+        err = -EINVAL;
+        break;
+      }
+      if ((err = await cohdemo_load(cd, p.data))) break;
+      if ((err = await cohdemo_dma(cd, h, len, true))) break;
+      const synced = Math.min(RECYCLE_BUF_SIZE, Math.ceil(p.sync / align) * align);
+      dma_sync_single_range_for_cpu(dev, h, 0, synced, DMA_FROM_DEVICE);
+      const out = new Uint8Array(len);
+      copy_to_user(out, rx, len); // BUG when len > synced: the rest is still the device's
+      rounds.push(out);
+    }
+    dma_unmap_single(dev, h, RECYCLE_BUF_SIZE, DMA_FROM_DEVICE);
+  }
+  kfree(rx);
+  return { err, rounds };
 }

@@ -15,6 +15,7 @@ import { dmesgStamp } from "../../core/printk.ts";
 import type { device } from "../../include/device.ts";
 import { DMA_TO_DEVICE, dma_fmt_addr } from "../defs.ts";
 import type { dma_debug_entry } from "../debug-entry.ts";
+import { dma_debug_owned_part } from "../debug-owner.ts";
 import * as R from "./report.ts";
 import { SAN_LINE } from "./shadow.ts";
 
@@ -71,7 +72,8 @@ export class SanFindings {
     this.run.range(from, to);
     const severity: Severity = !isWrite && e.direction === DMA_TO_DEVICE ? "warning" : "error";
     const text = `CPU ${op} of DMA memory the device owns ${R.san_offsets(this.run)} ${R.san_mapping_text(e)}`;
-    this.emit("cpu-access-device-owned", severity, e.dev, e.dev.name, e, text, R.san_fix_cpu_access(e, isWrite), { access: op, cpu: this.k.exec.cpu, ...R.san_byte_details(this.run, false) });
+    const fix = e.cpu_owned ? R.san_fix_cpu_access_partial(e, from, to, isWrite) : R.san_fix_cpu_access(e, isWrite);
+    this.emit("cpu-access-device-owned", severity, e.dev, e.dev.name, e, text, fix, { access: op, cpu: this.k.exec.cpu, ...R.san_byte_details(this.run, false) });
   }
 
   /**
@@ -118,9 +120,15 @@ export class SanFindings {
       const where = e ? `${R.san_offsets(run)} ${R.san_mapping_text(e)}` : `[bus address=${dma_fmt_addr(run.start)}]`;
       const text = `CPU read returned stale data: ${run.count} byte(s) the device wrote at ${dmesgStamp(wroteNs).trim()} came from a cache line filled before ${where}`;
       const details = { access: "read", cpu: this.k.exec.cpu, device_wrote_ns: wroteNs, ...R.san_byte_details(run, true) };
-      this.emit("stale-cpu-read", "error", e?.dev ?? null, device, e, text, R.san_fix_stale_cpu_read(e), details);
+      this.emit("stale-cpu-read", "error", e?.dev ?? null, device, e, text, this.staleReadFix(e, run), details);
     }
     run.reset();
+  }
+
+  /** The fix for a stale read: a partial sync that missed the bytes, or no sync at all. */
+  private staleReadFix(e: dma_debug_entry | null, run: R.ByteRun): string {
+    const unsynced = e !== null && e.cpu_owned && !dma_debug_owned_part(e, run.start, run.end + 1, true, { lo: 0, hi: 0 });
+    return unsynced ? R.san_fix_cpu_access_partial(e, run.start, run.end + 1, false) : R.san_fix_stale_cpu_read(e);
   }
 
   /** A device read from `addr` got RAM's bytes where dirty lines held newer ones (in `run`). */

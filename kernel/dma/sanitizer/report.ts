@@ -151,6 +151,15 @@ export function san_fix_cpu_access(e: dma_debug_entry, isWrite: boolean): string
   return `Do not write the buffer while the device owns it: call ${san_sync_fn(e, "cpu")} first, and ${san_sync_fn(e, "device")} before handing it back.`;
 }
 
+/**
+ * The fix for a CPU access to bytes [from, to) the device still owns after a partial sync
+ * handed the CPU other bytes of the mapping.
+ */
+export function san_fix_cpu_access_partial(e: dma_debug_entry, from: number, to: number, isWrite: boolean): string {
+  const what = isWrite ? "writes" : "reads";
+  return `Sync every byte the CPU ${what}: the range given to ${e.type === "sg" ? "dma_sync_sg_for_cpu()" : "dma_sync_single_range_for_cpu()"} must also cover offsets ${from} to ${to - 1} (or unmap the buffer first).`;
+}
+
 /** The fix for CPU stores that dirty a line the device is writing. */
 export function san_fix_shared_line(e: dma_debug_entry, inside = false): string {
   if (inside) return `Give the CPU only whole cache lines (ranges aligned to dma_get_cache_alignment()) of a ${dma_dir_name(e.direction)} buffer whose other bytes the device still writes, or sync the whole buffer for the CPU before writing.`;
