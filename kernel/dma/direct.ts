@@ -64,10 +64,10 @@ export function dma_capable(dev: device, addr: number, size: number): boolean {
 }
 
 /**
- * dma_need_sync - must the driver call dma_sync_* for @addr? On a non-coherent device always;
+ * dma_direct_need_sync - dma_need_sync on the direct path: on a non-coherent device always;
  * on a coherent one only for a bounced mapping (the sync is what copies the data).
  */
-export function dma_need_sync(dev: device, addr: dma_addr_t): boolean {
+export function dma_direct_need_sync(dev: device, addr: dma_addr_t): boolean {
   return !dev.dma_coherent || is_swiotlb_buffer(current_kernel(), dma_to_phys(dev, addr));
 }
 

@@ -16,7 +16,6 @@ import type { Kernel } from "../core/kernel.ts";
 import type { device } from "../include/device.ts";
 import { DMA_BIT_MASK } from "../include/types.ts";
 import { EIO } from "../include/errno.ts";
-import { dma_direct_max_mapping_size } from "./swiotlb.ts";
 
 export { DMA_BIT_MASK };
 
@@ -91,10 +90,11 @@ export function dma_get_mask(dev: device): number {
 }
 
 /**
- * dma_get_required_mask - the smallest DMA_BIT_MASK(n) that reaches every byte of RAM.
+ * dma_direct_get_required_mask - the smallest DMA_BIT_MASK(n) that reaches every byte of RAM
+ * (dma_get_required_mask on the direct path, mapping-query.ts).
  * Context: any. Returns: the mask; it changes nothing.
  */
-export function dma_get_required_mask(dev: device): number {
+export function dma_direct_get_required_mask(dev: device): number {
   void dev;
   const top = ram_top(current_kernel());
   let bits = 1;
@@ -103,19 +103,12 @@ export function dma_get_required_mask(dev: device): number {
 }
 
 /**
- * dma_addressing_limited - true if @dev cannot reach all RAM directly (its buffers would need
- * bouncing, or must be allocated low). There is no bus_dma_limit on our buses.
+ * dma_direct_addressing_limited - true if @dev cannot reach all RAM directly (its buffers would
+ * need bouncing, or must be allocated low): dma_addressing_limited on the direct path. There
+ * is no bus_dma_limit on our buses.
  */
-export function dma_addressing_limited(dev: device): boolean {
-  return dma_get_mask(dev) < dma_get_required_mask(dev);
-}
-
-/**
- * dma_max_mapping_size - the largest single mapping: SIZE_MAX on the direct path, 256 KiB
- * (swiotlb_max_mapping_size) for a device that may bounce (swiotlb.ts).
- */
-export function dma_max_mapping_size(dev: device): number {
-  return dma_direct_max_mapping_size(dev);
+export function dma_direct_addressing_limited(dev: device): boolean {
+  return dma_get_mask(dev) < dma_direct_get_required_mask(dev);
 }
 
 /**

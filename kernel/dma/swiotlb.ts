@@ -49,7 +49,7 @@ import { dma_state, dma_warn_once } from "./state.ts";
 import { dma_debug_report } from "./debug.ts";
 import { arch_sync_dma_for_device } from "./noncoherent.ts";
 import { dma_sanitizer_internal } from "./sanitizer/index.ts";
-import { dma_addressing_limited } from "./mask.ts";
+import { dma_direct_addressing_limited } from "./mask.ts";
 import { RateLimit } from "./swiotlb-ratelimit.ts";
 import { INVALID_PHYS_ADDR, IO_TLB_SEGSIZE, IO_TLB_SEGMENT_BYTES, IO_TLB_SIZE, IoTlbPool, low_bits, nr_slots } from "./swiotlb-pool.ts";
 
@@ -182,7 +182,7 @@ export function swiotlb_max_mapping_size(dev: device): number {
  * RAM, or bounces by force), otherwise SIZE_MAX.
  */
 export function dma_direct_max_mapping_size(dev: device, k: Kernel = current_kernel()): number {
-  if (is_swiotlb_active(dev, k) && (dma_addressing_limited(dev) || is_swiotlb_force_bounce(dev, k))) return swiotlb_max_mapping_size(dev);
+  if (is_swiotlb_active(dev, k) && (dma_direct_addressing_limited(dev) || is_swiotlb_force_bounce(dev, k))) return swiotlb_max_mapping_size(dev);
   return SIZE_MAX;
 }
 

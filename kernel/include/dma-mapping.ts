@@ -35,9 +35,6 @@ export {
   dma_set_coherent_mask,
   dma_set_mask_and_coherent,
   dma_get_mask,
-  dma_get_required_mask,
-  dma_addressing_limited,
-  dma_max_mapping_size,
   dma_get_cache_alignment,
   dma_set_max_seg_size,
   dma_get_max_seg_size,
@@ -61,7 +58,7 @@ export {
   dma_mapping_error,
 } from "../dma/mapping.ts";
 
-export { dma_need_sync } from "../dma/direct.ts";
+export { dma_need_sync, dma_get_required_mask, dma_addressing_limited, dma_max_mapping_size } from "../dma/mapping-query.ts";
 
 export {
   dma_alloc_coherent,
