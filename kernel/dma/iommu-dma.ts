@@ -46,6 +46,7 @@ import {
   iommu_map,
   iommu_unmap_fast,
   type iommu_domain,
+  type iommu_dma_cookie_ref,
 } from "../iommu/iommu.ts";
 import { IOVA_GRANULE, IovaDomain } from "../iommu/iova.ts";
 import { FlushQueue } from "../iommu/flush-queue.ts";
@@ -64,7 +65,7 @@ const TWO_32 = 2 ** 32;
 const X86_MSI_RANGE = { start: 0xfee00000, end: 0xfeefffff };
 
 /** struct iommu_dma_cookie: what dma-iommu keeps per translating domain. */
-export class iommu_dma_cookie {
+export class iommu_dma_cookie implements iommu_dma_cookie_ref {
   readonly iovad: IovaDomain;
   /** The flush queue of a DMA_FQ domain (null: strict). */
   readonly fq: FlushQueue | null;
@@ -87,6 +88,14 @@ export class iommu_dma_cookie {
             free: (pfn) => void iovad.free_iova(pfn),
           })
         : null;
+  }
+
+  /**
+   * iommu_put_dma_cookie (iommu_dma_free_fq): the domain is being freed, its IOTLB entries
+   * already invalidated: stop the flush queue's timer and drop what it held, without a flush.
+   */
+  put(): void {
+    this.fq?.destroy();
   }
 }
 

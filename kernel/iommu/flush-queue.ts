@@ -130,6 +130,18 @@ export class FlushQueue {
     this.flush_now(k);
   }
 
+  /**
+   * destroy - the owning domain is being freed (iommu_dma_free_fq): cancel the timer and drop
+   * the queued ranges. No flush: the domain's IOTLB entries went with it, and so does the IOVA
+   * allocator the ranges would return to.
+   * Context: any.
+   */
+  destroy(): void {
+    if (this.timer_armed) del_timer(this.timer);
+    for (let i = 0; i < this.n; i++) this.gathers[i] = null;
+    this.n = 0;
+  }
+
   /** fq_flush_iotlb + fq_ring_free: invalidate first, only then release the IOVAs. */
   private drain(): void {
     const n = this.n;

@@ -58,6 +58,12 @@ export interface iommu_domain_geometry {
   force_aperture: boolean;
 }
 
+/** What the core knows of a domain's dma-iommu cookie. */
+export interface iommu_dma_cookie_ref {
+  /** iommu_put_dma_cookie: the domain is being freed; its IOTLB entries are already gone. */
+  put(): void;
+}
+
 /** struct iommu_domain. Users read the public fields; the core owns the rest. */
 export class iommu_domain {
   readonly geometry: iommu_domain_geometry = { aperture_start: 0, aperture_end: 2 ** IOPT_IOVA_BITS - 1, force_aperture: true };
@@ -65,8 +71,11 @@ export class iommu_domain {
   readonly pgsize_bitmap: number;
   handler: iommu_fault_handler_t | null = null;
   handler_token: unknown = null;
-  /** dma-iommu's per-domain data (IOVA allocator, flush queue); the core never touches it. */
-  iova_cookie: unknown = null;
+  /**
+   * dma-iommu's per-domain data (IOVA allocator, flush queue); the core only tells it when the
+   * domain is freed (iommu_put_dma_cookie).
+   */
+  iova_cookie: iommu_dma_cookie_ref | null = null;
   /** @internal devices currently attached (their groups' domain is this one). */
   readonly _devices = new Set<device>();
   /** @internal freed by iommu_domain_free. */
@@ -227,6 +236,8 @@ export function iommu_domain_free(domain: iommu_domain): void {
   domain._freed = true;
   // Its IOTLB entries must go before the DID and the table pages can be reused.
   if (domain._pgtbl && st.hw) st.hw.flush_all();
+  domain.iova_cookie?.put();
+  domain.iova_cookie = null;
   domain._pgtbl?.free();
   st.domains.delete(domain);
   if (domain !== st.identity && domain !== st.blocked) st.releaseDid(domain.did);

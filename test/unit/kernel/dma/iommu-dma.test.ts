@@ -20,6 +20,7 @@ import {
 import { iommu_dma_cookie_of, iommu_dma_domain } from "../../../../kernel/dma/iommu-dma.ts";
 import { IOMMU_DOMAIN_DMA, IOMMU_DOMAIN_DMA_FQ } from "../../../../kernel/iommu/iommu.ts";
 import { dma_debug_live } from "../../../../kernel/dma/debug.ts";
+import { iommu_release_device } from "../../../../kernel/iommu/init.ts";
 
 function buf(size: number, fill: number): number {
   const va = kmalloc(size, GFP_KERNEL);
@@ -84,6 +85,23 @@ describe("dma_map_single through the IOMMU", () => {
     expect(c.fq!.length).toBe(0);
     expect(read(a, 8)).toBeNull();
     expect(c.iovad.count).toBe(1); // only the reserved MSI range remains (the 4 KiB window merged into the x86 1 MiB one)
+    kfree(va);
+  });
+
+  it("lazy: releasing the device frees its default domain, and the domain's flush queue with it (no timer fires later)", async () => {
+    const { kernel, dev } = iommuRig("x86-iommu");
+    const dom = iommu_dma_domain(dev)!;
+    const va = buf(4096, 7);
+    const a = dma_map_single(dev, va, 4096, DMA_TO_DEVICE);
+    dma_unmap_single(dev, a, 4096, DMA_TO_DEVICE);
+    const fq = iommu_dma_cookie_of(kernel, dom).fq!;
+    expect(fq.timer_armed).toBe(true);
+    iommu_release_device(dev, kernel);
+    expect(dom.iova_cookie).toBeNull();
+    expect(fq.timer_armed).toBe(false);
+    expect(fq.length).toBe(0);
+    await kernel.run({ untilNs: kernel.exec.now() + 20e6 });
+    expect(fq.stats.flushes_timer).toBe(0);
     kfree(va);
   });
 

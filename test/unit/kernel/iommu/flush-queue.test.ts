@@ -71,6 +71,18 @@ describe("FlushQueue", () => {
     });
   });
 
+  it("destroy (the domain is being freed) cancels the timer and drops the queue without a flush", async () => {
+    const { kernel, iovad, fq, log } = rig();
+    kernel.exec.runOn(0, "process", "drv", "unmap", () => fq.queue_iova(iovad.alloc_iova(1, 0xfff), 1, "g"));
+    expect(fq.timer_armed).toBe(true);
+    fq.destroy();
+    expect(fq.timer_armed).toBe(false);
+    expect(fq.length).toBe(0);
+    await kernel.run({ untilNs: 20e6 });
+    expect(log).toEqual([]);
+    expect(fq.stats.flushes_timer).toBe(0);
+  });
+
   it("an explicit flush of an empty queue does nothing", () => {
     const { kernel, fq, log } = rig();
     kernel.exec.runOn(0, "process", "drv", "x", () => fq.flush());
