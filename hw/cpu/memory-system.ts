@@ -27,15 +27,19 @@
 
 import { BusError, type PhysMap } from "../mem/phys-map.ts";
 import type { AccessSize } from "../mem/mmio.ts";
-import type { Prng } from "../core/prng.ts";
 import * as cache from "./cache.ts";
-import { CacheLevel, PageResidency, type CacheGeometry } from "./cache.ts";
+import { CacheLevel, PageResidency } from "./cache.ts";
 import type { Interconnect } from "../bus/interconnect.ts";
+import * as le from "./le.ts";
+import * as memTypes from "./memory-types.ts";
+import { MemoryStats, type MemType, type MemoryObserver, type MemorySystemOptions } from "./memory-types.ts";
 
 // Copied into module constants once: TurboFan folds a module's own constants (LINE_SIZE
 // divisions become multiplications) but not imported bindings, which it must load and
 // hole-check at every use (and under a CommonJS transform each use is a getter call).
 const { CLEAN, DIRTY, INVALID, LINE_SHIFT, LINE_SIZE, LINES_PER_PAGE, pageBucket } = cache;
+const { MEM_CACHED, MEM_UNCACHED, MEM_WC } = memTypes;
+const { decodeLe, encodeLe } = le;
 // Offsets within a line or page use `& (size - 1)` (both are powers of two), not `%`: on an
 // address above 2^31 (or any value TurboFan keeps as a double) `%` is a slow library call.
 
@@ -43,73 +47,6 @@ const WALK_CLEAN = 0;
 const WALK_INVALIDATE = 1;
 const WALK_FLUSH = 2;
 type WalkOp = typeof WALK_CLEAN | typeof WALK_INVALIDATE | typeof WALK_FLUSH;
-
-export const MEM_CACHED = 0;
-export const MEM_UNCACHED = 1;
-export const MEM_WC = 2;
-export type MemType = typeof MEM_CACHED | typeof MEM_UNCACHED | typeof MEM_WC;
-
-export interface CpuTiming {
-  l1HitNs: number;
-  llcHitNs: number;
-  ramNs: number;
-  uncachedNs: number;
-  mmioNs: number;
-}
-
-export interface MemorySystemOptions {
-  cpus: number;
-  l1: CacheGeometry;
-  llc: CacheGeometry;
-  timing: CpuTiming;
-  evictionRate: number;
-  prefetchRate: number;
-  prng: Prng;
-}
-
-export class MemoryStats {
-  l1Hits = 0;
-  l1Misses = 0;
-  llcHits = 0;
-  llcMisses = 0;
-  writebacks = 0;
-  cleanedLines = 0;
-  invalidatedLines = 0;
-  evictionsInjected = 0;
-  prefetches = 0;
-  uncachedAccesses = 0;
-  mmioReads = 0;
-  mmioWrites = 0;
-  deviceReadBytes = 0;
-  deviceWriteBytes = 0;
-  deviceErrors = 0;
-}
-
-/**
- * Events only a checker needs (the kernel's coherence sanitizer). Unset by default: each hook
- * site then costs one null check.
- */
-export interface MemoryObserver {
-  /**
-   * A dirty line is about to be written back to RAM: `data[off..off+64)` replaces the 64 bytes
-   * at `addr` (line-aligned). RAM still holds the old bytes when this is called.
-   */
-  onWriteBack(addr: number, data: Uint8Array, off: number): void;
-  /**
-   * A CPU store of `len` bytes at `addr` (within one line) has just reached the cache, or RAM
-   * for uncached and write-combining types. Called line by line as the store proceeds, so the
-   * checker knows the new bytes before any later write-back of the line.
-   */
-  onCpuStore(addr: number, len: number): void;
-  /**
-   * A cached CPU load by `cpu` of `len` bytes at `addr` (within one line) has just returned
-   * `dst[off..off+len)`. Called line by line as the load proceeds, so the checker sees each
-   * line's bytes before a later line's miss can evict it.
-   */
-  onCpuLoad(cpu: number, addr: number, len: number, dst: Uint8Array, off: number): void;
-  /** The line at `addr` has just left every cache level (invalidated, flushed or evicted whole). */
-  onLineGone(addr: number): void;
-}
 
 export class MemorySystem {
   readonly l1: CacheLevel[];
@@ -702,35 +639,3 @@ export class MemorySystem {
     }
   }
 }
-
-function decodeLe(v: DataView, size: number): number {
-  switch (size) {
-    case 1:
-      return v.getUint8(0);
-    case 2:
-      return v.getUint16(0, true);
-    case 4:
-      return v.getUint32(0, true);
-    default:
-      return v.getUint32(0, true) + v.getUint32(4, true) * 0x100000000;
-  }
-}
-
-function encodeLe(v: DataView, size: number, value: number): void {
-  switch (size) {
-    case 1:
-      v.setUint8(0, value & 0xff);
-      break;
-    case 2:
-      v.setUint16(0, value & 0xffff, true);
-      break;
-    case 4:
-      v.setUint32(0, value >>> 0, true);
-      break;
-    default:
-      v.setUint32(0, value >>> 0, true);
-      v.setUint32(4, Math.floor(value / 0x100000000) >>> 0, true);
-  }
-}
-
-export { decodeLe, encodeLe };

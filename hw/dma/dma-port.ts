@@ -18,8 +18,8 @@
 
 import type { GuestLog } from "../core/guest-log.ts";
 import type { MemorySystem } from "../cpu/memory-system.ts";
-import { decodeLe, encodeLe } from "../cpu/memory-system.ts";
-import type { DmaTranslator } from "../iommu/iommu.ts";
+import { decodeLe, encodeLe } from "../cpu/le.ts";
+import type { DmaTranslator } from "../iommu/iommu-types.ts";
 
 /** The IOMMU's translation granule: a transfer is translated one 4 KiB IOVA page at a time. */
 const IOVA_PAGE = 4096;

@@ -3,26 +3,33 @@
  *
  * Theory of operation
  * - `translate` is the seam the DMA port calls for every chunk of a transfer (one 4 KiB IOVA
- *   page at most). With translation off it is the identity; otherwise it fetches the
- *   requester's context entry from RAM (no context cache, section 3), then consults the IOTLB
- *   and walks the page table on a miss (section 4), all with the IOMMU's own bus-master reads.
+ *   page at most). With translation off it is the identity; otherwise it takes the
+ *   requester's context from the context cache or from the context table in RAM (sections 3,
+ *   4.4), then consults the IOTLB and walks the page table on a miss (section 4), all with the
+ *   IOMMU's own bus-master reads.
  * - A failed translation aborts the transaction (returns -1), is written to the ring of fault
  *   records or sets the overflow bit when the ring is full, and re-evaluates the level
  *   interrupt (section 6).
  * - The IOTLB changes only through invalidation commands (section 5): stale translations after
  *   a page-table change are the modelled hardware behaviour, not a bug.
  * - Nothing here throws on guest behaviour: bad registers and broken tables are guest errors.
+ * - This file is the translation path and the model's own registers; the register decode, the
+ *   fault log and the invalidation interface are in register-file.ts, fault-log.ts and
+ *   invalidation.ts, the interface types in iommu-types.ts.
  */
 
 import type { DeviceContext } from "../core/device-context.ts";
-import type { ScheduledEvent } from "../core/scheduler.ts";
 import type { MemorySystem } from "../cpu/memory-system.ts";
 import type { IrqLine } from "../irq/intc.ts";
 import { MmioRegion, type AccessSize, type MmioOps } from "../mem/mmio.ts";
+import { FaultLog } from "./fault-log.ts";
+import { IommuStats, type DmaTranslator, type IommuFault, type IommuOptions } from "./iommu-types.ts";
+import { Invalidation } from "./invalidation.ts";
 import { Iotlb, PagingStructureCache } from "./iotlb.ts";
 import * as pageWalk from "./page-walk.ts";
 import type { WalkResult } from "./page-walk.ts";
 import * as regs from "./iommu-regs.ts";
+import { hex, RegisterFile } from "./register-file.ts";
 
 // Copied into module constants once: V8 loads and checks an imported binding on every use and
 // never folds it, while a module constant folds into the code (this runs for every DMA page).
@@ -32,12 +39,6 @@ const {
   IOMMU_CTX_MODE_MASK,
   IOMMU_CTX_MODE_SHIFT,
   IOMMU_CTX_P,
-  IOMMU_FECTL_IE,
-  IOMMU_FECTL_IP,
-  IOMMU_FRCD_F,
-  IOMMU_FRCD_PR,
-  IOMMU_FRCD_REASON_SHIFT,
-  IOMMU_FRCD_WNR,
   IOMMU_FR_ADDR_WIDTH,
   IOMMU_FR_BLOCKED,
   IOMMU_FR_CTX_INVALID,
@@ -47,107 +48,32 @@ const {
   IOMMU_FR_PTE_RESERVED,
   IOMMU_FR_READ,
   IOMMU_FR_WRITE,
-  IOMMU_FSTS_FRI_SHIFT,
-  IOMMU_FSTS_PFO,
-  IOMMU_FSTS_PPF,
   IOMMU_GCMD_TE,
   IOMMU_GSTS_TES,
   IOMMU_INV_DOMAIN,
   IOMMU_INV_GLOBAL,
-  IOMMU_INV_IVT,
-  IOMMU_INV_SCOPE_MASK,
-  IOMMU_INV_STATUS_DONE,
   IOMMU_IOVA_BITS,
   IOMMU_LARGE_SHIFT,
   IOMMU_LEVELS,
   IOMMU_MMIO_SIZE,
   IOMMU_MODE_BLOCKED,
   IOMMU_MODE_PASSTHROUGH,
-  IOMMU_NUM_FAULT_RECORDS,
   IOMMU_PAGE_SIZE,
   IOMMU_PTE_ADDR_LIMIT,
   IOMMU_REG_CAP,
   IOMMU_REG_CTX_BASE,
-  IOMMU_REG_FECTL,
-  IOMMU_REG_FSTS,
   IOMMU_REG_GCMD,
   IOMMU_REG_GSTS,
-  IOMMU_REG_INV_ADDR,
-  IOMMU_REG_INV_CMD,
-  IOMMU_REG_INV_DID,
-  IOMMU_REG_INV_PAGES,
-  IOMMU_REG_INV_STATUS,
   IOMMU_REG_VER,
   IOMMU_VERSION,
-  iommuFrcdAddr,
-  iommuFrcdInfo,
 } = regs;
 const { WALK_BAD_POINTER, WALK_OK, WALK_RESERVED, walkPageTable } = pageWalk;
-
-/** What a DMA port needs from an IOMMU (SPEC.md section 9). */
-export interface DmaTranslator {
-  /**
-   * translate - physical address for a device access of `len` bytes at `iova`.
-   * `[iova, iova + len)` must lie within one 4 KiB IOVA page (RangeError otherwise).
-   * Returns: the physical address, or -1 when the access is aborted (already recorded).
-   */
-  translate(requesterId: number, iova: number, len: number, isWrite: boolean): number;
-}
-
-export interface IommuOptions {
-  name?: string;
-  /** IOTLB entries (default 64) and ways (default 4); entries must be a multiple of ways. */
-  iotlbEntries?: number;
-  iotlbWays?: number;
-  /** Do the IOMMU's table reads snoop CPU caches? (default true) */
-  coherentWalk?: boolean;
-  /** Invalidation latency in ns (default 0: complete during the INV_CMD write). */
-  invalidateNs?: number;
-}
-
-/** One aborted transaction, recorded or dropped (for observers and reports). */
-export interface IommuFault {
-  timeNs: number;
-  requesterId: number;
-  iova: number;
-  isWrite: boolean;
-  reason: number;
-  /** The page was present: a permission fault. */
-  pagePresent: boolean;
-  /** Domain of the requester's context; 0 when it has none. */
-  did: number;
-  /** False when the fault log was full and the fault was dropped (overflow). */
-  recorded: boolean;
-}
-
-export class IommuStats {
-  translations = 0;
-  hits = 0;
-  misses = 0;
-  walks = 0;
-  walkReads = 0;
-  contextReads = 0;
-  contextHits = 0;
-  pscHits = 0;
-  faults = 0;
-  faultsDropped = 0;
-  invalidations = 0;
-}
 
 const TWO32 = 0x100000000;
 const IOVA_LIMIT = 2 ** IOMMU_IOVA_BITS;
 const LARGE_PAGE = 2 ** IOMMU_LARGE_SHIFT;
 const CONTEXT_CACHE_ENTRIES = 64; // a power of two: indexed by rid & (entries - 1)
 const PSC_ENTRIES = 64;
-const NFR = IOMMU_NUM_FAULT_RECORDS;
-const ALL_ONES_64 = Number.MAX_SAFE_INTEGER;
-
-type Half = number | null;
-interface RegDesc {
-  wide: boolean;
-  read(): [number, number];
-  write(lo: Half, hi: Half): void;
-}
 
 export class Iommu implements DmaTranslator {
   readonly name: string;
@@ -160,8 +86,9 @@ export class Iommu implements DmaTranslator {
   onFault: ((f: IommuFault) => void) | null = null;
 
   private readonly coherentWalk: boolean;
-  private readonly invalidateNs: number;
-  private readonly regs = new Map<number, RegDesc>();
+  private readonly regs: RegisterFile;
+  private readonly faultLog = new FaultLog(() => this.updateIrq());
+  private readonly inv: Invalidation;
   private readonly buf = new Uint8Array(16);
   private readonly view = new DataView(this.buf.buffer);
   /** Context cache (section 4.4): direct-mapped by requester id; tag -1 = empty. */
@@ -180,18 +107,6 @@ export class Iommu implements DmaTranslator {
 
   private gcmd = 0;
   private ctxBase = 0;
-  private pfo = false;
-  private fri = 0;
-  private fectl = 0;
-  private invScope = 0;
-  private invBusy: ScheduledEvent | null = null;
-  private invStatus = 0;
-  private invDid = 0;
-  private invPages = 0;
-  private invAddr = 0;
-  private readonly frAddr = new Array<number>(NFR).fill(0);
-  private readonly frInfoLo = new Array<number>(NFR).fill(0);
-  private readonly frInfoHi = new Array<number>(NFR).fill(0);
 
   constructor(
     private readonly ctx: DeviceContext,
@@ -204,7 +119,8 @@ export class Iommu implements DmaTranslator {
     if (ways > 255 || entries > 0xffff) throw new RangeError(`${this.name}: IOTLB of ${entries} entries / ${ways} ways does not fit CAP`);
     this.iotlb = new Iotlb(entries, ways);
     this.coherentWalk = opts.coherentWalk ?? true;
-    this.invalidateNs = opts.invalidateNs ?? 0;
+    this.regs = new RegisterFile(ctx.log, this.name);
+    this.inv = new Invalidation(ctx, this.name, opts.invalidateNs ?? 0, (scope, did, first, pages) => this.invalidate(scope, did, first, pages));
     this.defineRegisters();
     const ops: MmioOps = {
       read: (off, size) => this.mmioRead(off, size, false),
@@ -297,14 +213,9 @@ export class Iommu implements DmaTranslator {
 
   /** Reset (SPEC.md section 8). */
   reset(): void {
-    this.ctx.scheduler.cancel(this.invBusy);
-    this.invBusy = null;
-    this.gcmd = this.ctxBase = this.fri = this.fectl = 0;
-    this.invScope = this.invStatus = this.invDid = this.invPages = this.invAddr = 0;
-    this.pfo = false;
-    this.frAddr.fill(0);
-    this.frInfoLo.fill(0);
-    this.frInfoHi.fill(0);
+    this.inv.reset();
+    this.gcmd = this.ctxBase = 0;
+    this.faultLog.reset();
     this.iotlb.invalidateAll();
     this.psc.invalidateAll();
     this.flushContextCache();
@@ -369,218 +280,76 @@ export class Iommu implements DmaTranslator {
 
   private fault(rid: number, iova: number, isWrite: boolean, reason: number, pr: boolean, did: number): number {
     this.stats.faults++;
-    const recorded = !(this.frInfoLo[this.fri]! & IOMMU_FRCD_F);
-    if (recorded) {
-      const i = this.fri;
-      this.frAddr[i] = iova;
-      this.frInfoLo[i] = ((rid & 0xffff) | (reason << IOMMU_FRCD_REASON_SHIFT) | (isWrite ? IOMMU_FRCD_WNR : 0) | (pr ? IOMMU_FRCD_PR : 0)) + IOMMU_FRCD_F;
-      this.frInfoHi[i] = did & 0xffff;
-      this.fri = (i + 1) % NFR;
-    } else {
-      this.pfo = true;
-      this.stats.faultsDropped++;
-    }
+    const recorded = this.faultLog.record(rid, iova, isWrite, reason, pr, did);
+    if (!recorded) this.stats.faultsDropped++;
     this.updateIrq();
     this.onFault?.({ timeNs: this.ctx.scheduler.now, requesterId: rid, iova, isWrite, reason, pagePresent: pr, did, recorded });
     return -1;
   }
 
-  private get ppf(): boolean {
-    return this.frInfoLo.some((v) => (v & IOMMU_FRCD_F) !== 0);
-  }
-
-  private get interruptCondition(): boolean {
-    return this.pfo || this.ppf;
-  }
-
   private updateIrq(): void {
-    this.irq?.set((this.fectl & IOMMU_FECTL_IE) !== 0 && this.interruptCondition);
+    this.irq?.set(this.faultLog.irqLevel);
   }
 
   // ---------------------------------------------------------------- invalidation (section 5)
 
-  private startInvalidation(cmd: number): void {
-    if (this.invBusy) return this.ctx.log.error(this.name, "INV_CMD written while an invalidation is in progress: ignored");
-    if (!(cmd & IOMMU_INV_IVT)) return this.ctx.log.error(this.name, `INV_CMD 0x${hex(cmd)} without IVT: ignored`);
-    const scope = cmd & IOMMU_INV_SCOPE_MASK;
-    if (scope === 0) return this.ctx.log.error(this.name, "INV_CMD with scope 0: ignored");
-    if ((cmd & ~(IOMMU_INV_SCOPE_MASK | IOMMU_INV_IVT)) !== 0) this.ctx.log.error(this.name, `INV_CMD reserved bits 0x${hex(cmd >>> 0)} dropped`);
-    this.invScope = scope;
-    // Parameters are latched now: rewriting them during a slow invalidation changes nothing.
-    const did = this.invDid;
-    const first = Math.floor(this.invAddr / IOMMU_PAGE_SIZE);
-    const pages = this.invPages;
-    const complete = (): void => {
-      this.invBusy = null;
-      if (scope === IOMMU_INV_GLOBAL) {
-        this.iotlb.invalidateAll();
-        this.psc.invalidateAll();
-        this.flushContextCache();
-      } else if (scope === IOMMU_INV_DOMAIN) {
-        this.iotlb.invalidateDomain(did);
-        this.psc.invalidateDomain(did);
-        // Context entries name domains; a domain-wide invalidation is when drivers change them.
-        this.flushContextCache();
-      } else {
-        this.iotlb.invalidateRange(did, first, pages);
-        this.psc.invalidateRange(did, first, pages);
-      }
-      this.stats.invalidations++;
-      this.invStatus |= IOMMU_INV_STATUS_DONE;
-    };
-    if (this.invalidateNs <= 0) complete();
-    else this.invBusy = this.ctx.scheduler.after(this.invalidateNs, `${this.name}:invalidate`, complete);
+  /** Drop what a completed invalidation command names from the IOMMU's caches. */
+  private invalidate(scope: number, did: number, first: number, pages: number): void {
+    if (scope === IOMMU_INV_GLOBAL) {
+      this.iotlb.invalidateAll();
+      this.psc.invalidateAll();
+      this.flushContextCache();
+    } else if (scope === IOMMU_INV_DOMAIN) {
+      this.iotlb.invalidateDomain(did);
+      this.psc.invalidateDomain(did);
+      // Context entries name domains; a domain-wide invalidation is when drivers change them.
+      this.flushContextCache();
+    } else {
+      this.iotlb.invalidateRange(did, first, pages);
+      this.psc.invalidateRange(did, first, pages);
+    }
+    this.stats.invalidations++;
   }
 
   // ---------------------------------------------------------------- registers (section 1)
 
+  /** The model's own registers, then those of its fault log and invalidation interface. */
   private defineRegisters(): void {
-    const ro = (name: string, value: () => number, wide = false, hi: () => number = () => 0): RegDesc => ({
-      wide,
-      read: () => [value(), hi()],
-      write: () => this.ctx.log.error(this.name, `write to read-only ${name} ignored`),
-    });
-    const reserved = (name: string, v: number, allowed: number): number => {
-      if ((v & ~allowed) !== 0) this.ctx.log.error(this.name, `${name}: reserved bits 0x${hex((v & ~allowed) >>> 0)} dropped`);
-      return v & allowed;
-    };
+    const rf = this.regs;
     const cap = 0x8 | (IOMMU_LEVELS << 8) | (IOMMU_IOVA_BITS << 12) | IOMMU_CAP_SP2M;
     const capLo = (cap | (this.iotlb.ways << 24)) >>> 0;
-    this.regs.set(IOMMU_REG_VER, ro("VER", () => IOMMU_VERSION));
-    this.regs.set(IOMMU_REG_CAP, ro("CAP", () => capLo, true, () => this.iotlb.entries));
-    this.regs.set(IOMMU_REG_GCMD, {
+    rf.set(IOMMU_REG_VER, rf.ro("VER", () => IOMMU_VERSION));
+    rf.set(IOMMU_REG_CAP, rf.ro("CAP", () => capLo, true, () => this.iotlb.entries));
+    rf.set(IOMMU_REG_GCMD, {
       wide: false,
       read: () => [this.gcmd, 0],
       write: (lo) => {
-        this.gcmd = reserved("GCMD", lo!, IOMMU_GCMD_TE);
+        this.gcmd = rf.reserved("GCMD", lo!, IOMMU_GCMD_TE);
         this.flushContextCache();
       },
     });
-    this.regs.set(IOMMU_REG_GSTS, ro("GSTS", () => this.gcmd & IOMMU_GSTS_TES));
-    this.regs.set(IOMMU_REG_CTX_BASE, {
+    rf.set(IOMMU_REG_GSTS, rf.ro("GSTS", () => this.gcmd & IOMMU_GSTS_TES));
+    rf.set(IOMMU_REG_CTX_BASE, {
       wide: true,
       read: () => [this.ctxBase % TWO32, Math.floor(this.ctxBase / TWO32)],
       write: (lo, hi) => {
-        const l = lo === null ? this.ctxBase % TWO32 : reserved("CTX_BASE", lo, 0xfffff00f) >>> 0;
-        const h = hi === null ? Math.floor(this.ctxBase / TWO32) : reserved("CTX_BASE (high)", hi, 0xfffff) >>> 0;
+        const l = lo === null ? this.ctxBase % TWO32 : rf.reserved("CTX_BASE", lo, 0xfffff00f) >>> 0;
+        const h = hi === null ? Math.floor(this.ctxBase / TWO32) : rf.reserved("CTX_BASE (high)", hi, 0xfffff) >>> 0;
         this.ctxBase = l + h * TWO32;
         this.flushContextCache();
       },
     });
-    this.regs.set(IOMMU_REG_FSTS, {
-      wide: false,
-      read: () => [(this.pfo ? IOMMU_FSTS_PFO : 0) | (this.ppf ? IOMMU_FSTS_PPF : 0) | (this.fri << IOMMU_FSTS_FRI_SHIFT), 0],
-      write: (lo) => {
-        if (lo! & IOMMU_FSTS_PFO) this.pfo = false;
-        this.updateIrq();
-      },
-    });
-    this.regs.set(IOMMU_REG_FECTL, {
-      wide: false,
-      read: () => [((this.fectl & IOMMU_FECTL_IE) | (this.interruptCondition ? IOMMU_FECTL_IP : 0)) >>> 0, 0],
-      write: (lo) => {
-        this.fectl = reserved("FECTL", lo! & ~IOMMU_FECTL_IP, IOMMU_FECTL_IE);
-        this.updateIrq();
-      },
-    });
-    this.regs.set(IOMMU_REG_INV_CMD, {
-      wide: false,
-      read: () => [((this.invBusy ? IOMMU_INV_IVT : 0) + this.invScope) >>> 0, 0],
-      write: (lo) => this.startInvalidation(lo!),
-    });
-    this.regs.set(IOMMU_REG_INV_STATUS, {
-      wide: false,
-      read: () => [this.invStatus, 0],
-      write: (lo) => {
-        if (lo! & IOMMU_INV_STATUS_DONE) this.invStatus &= ~IOMMU_INV_STATUS_DONE;
-      },
-    });
-    this.regs.set(IOMMU_REG_INV_DID, {
-      wide: false,
-      read: () => [this.invDid, 0],
-      write: (lo) => {
-        this.invDid = reserved("INV_DID", lo!, 0xffff);
-      },
-    });
-    this.regs.set(IOMMU_REG_INV_PAGES, {
-      wide: false,
-      read: () => [this.invPages, 0],
-      write: (lo) => {
-        this.invPages = lo! >>> 0;
-      },
-    });
-    this.regs.set(IOMMU_REG_INV_ADDR, {
-      wide: true,
-      read: () => [this.invAddr % TWO32, Math.floor(this.invAddr / TWO32)],
-      write: (lo, hi) => {
-        const l = lo ?? this.invAddr % TWO32;
-        const h = hi === null ? Math.floor(this.invAddr / TWO32) : reserved("INV_ADDR (high)", hi, 0xffff) >>> 0;
-        this.invAddr = (l >>> 0) + h * TWO32;
-      },
-    });
-    for (let i = 0; i < NFR; i++) {
-      this.regs.set(iommuFrcdAddr(i), ro(`FRCD_ADDR(${i})`, () => this.frAddr[i]! % TWO32, true, () => Math.floor(this.frAddr[i]! / TWO32)));
-      this.regs.set(iommuFrcdInfo(i), {
-        wide: true,
-        read: () => [this.frInfoLo[i]!, this.frInfoHi[i]!],
-        write: (lo) => {
-          if (lo !== null && lo & IOMMU_FRCD_F) this.frInfoLo[i] = 0;
-          this.updateIrq();
-        },
-      });
-    }
-  }
-
-  /** Find the register an access names, or null (wrong offset, size or alignment). */
-  private decode(off: number, size: AccessSize): { reg: RegDesc; part: "lo" | "hi" | "both" } | null {
-    const at = this.regs.get(off);
-    if (at) {
-      if (size === 4) return { reg: at, part: "lo" };
-      if (size === 8 && at.wide) return { reg: at, part: "both" };
-      return null;
-    }
-    const below = this.regs.get(off - 4);
-    if (below?.wide && size === 4) return { reg: below, part: "hi" };
-    return null;
-  }
-
-  /**
-   * A register access happens at the accessing CPU's time, which may be past a pending
-   * invalidation's completion while its event has not run yet (the CPU is mid-way through a
-   * polling loop): the access then sees the invalidation done, as it would on hardware.
-   */
-  private settleInvalidation(): void {
-    const ev = this.invBusy;
-    if (ev !== null && ev.callback !== null && this.ctx.scheduler.now >= ev.time) {
-      const done = ev.callback;
-      this.ctx.scheduler.cancel(ev);
-      done();
-    }
+    this.faultLog.defineRegisters(rf);
+    this.inv.defineRegisters(rf);
   }
 
   private mmioRead(off: number, size: AccessSize, quiet: boolean): number {
-    if (!quiet) this.settleInvalidation();
-    const d = this.decode(off, size);
-    if (!d) {
-      if (!quiet) this.ctx.log.error(this.name, `${size}-byte read at 0x${hex(off)} decodes no register`);
-      return size === 8 ? ALL_ONES_64 : 2 ** (8 * size) - 1;
-    }
-    const [lo, hi] = d.reg.read();
-    if (d.part === "lo") return lo >>> 0;
-    if (d.part === "hi") return hi >>> 0;
-    return (lo >>> 0) + hi * TWO32;
+    if (!quiet) this.inv.settle();
+    return this.regs.read(off, size, quiet);
   }
 
   private mmioWrite(off: number, value: number, size: AccessSize): void {
-    this.settleInvalidation();
-    const d = this.decode(off, size);
-    if (!d) return this.ctx.log.error(this.name, `${size}-byte write of 0x${hex(value)} at 0x${hex(off)} decodes no register: ignored`);
-    if (d.part === "lo") d.reg.write(value >>> 0, null);
-    else if (d.part === "hi") d.reg.write(null, value >>> 0);
-    else d.reg.write(value % TWO32 >>> 0, Math.floor(value / TWO32));
+    this.inv.settle();
+    this.regs.write(off, value, size);
   }
-}
-
-function hex(v: number): string {
-  return v.toString(16);
 }

@@ -9,9 +9,10 @@
 
 import type { Board } from "../../hw/machine/board.ts";
 import type { IommuPolicy, MachineDesc } from "../../hw/machine/schema.ts";
-import type { IommuFault } from "../../hw/iommu/iommu.ts";
-import type { MemType, MemoryObserver, MemorySystem } from "../../hw/cpu/memory-system.ts";
-import { MEM_CACHED, MEM_UNCACHED, MEM_WC } from "../../hw/cpu/memory-system.ts";
+import type { IommuFault } from "../../hw/iommu/iommu-types.ts";
+import type { MemorySystem } from "../../hw/cpu/memory-system.ts";
+import type { MemType, MemoryObserver } from "../../hw/cpu/memory-types.ts";
+import { MEM_CACHED, MEM_UNCACHED, MEM_WC } from "../../hw/cpu/memory-types.ts";
 import { BusError } from "../../hw/mem/phys-map.ts";
 import type { ScheduledEvent } from "../../hw/core/scheduler.ts";
 import type { Trace, TraceTrack } from "../../hw/core/trace.ts";
@@ -54,7 +55,7 @@ export interface IommuFirmwareInfo {
 }
 
 /** One transaction the IOMMU aborted, as only the simulator sees it (recorded or dropped). */
-export type { IommuFault } from "../../hw/iommu/iommu.ts";
+export type { IommuFault } from "../../hw/iommu/iommu-types.ts";
 
 export class Platform {
   readonly desc: MachineDesc;

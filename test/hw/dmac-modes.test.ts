@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import {
   BUS_MODE_BURST, BUS_MODE_CYCLE_STEAL, BUS_MODE_TRANSPARENT, Interconnect,
 } from "../../hw/bus/interconnect.ts";
-import { MEM_CACHED } from "../../hw/cpu/memory-system.ts";
+import { MEM_CACHED } from "../../hw/cpu/memory-types.ts";
 import { CHAIN_DONE, LAST, burst, ch, mode, pattern, rig, STATUS, type Rig } from "./dmac-rig.ts";
 
 describe("interconnect: arbitration rules", () => {

@@ -9,7 +9,7 @@ import { Board } from "../../hw/machine/board.ts";
 import { getProfile } from "../../hw/machine/profiles.ts";
 import { MachineConfigError } from "../../hw/machine/load.ts";
 import type { MachineDesc } from "../../hw/machine/schema.ts";
-import { MEM_CACHED, MEM_UNCACHED } from "../../hw/cpu/memory-system.ts";
+import { MEM_CACHED, MEM_UNCACHED } from "../../hw/cpu/memory-types.ts";
 import { EduPlatformDevice } from "../../hw/dev/edu/edu-platform.ts";
 import { EDU_REGISTERS } from "../../hw/dev/edu/edu-regs.ts";
 import type { AccessSize } from "../../hw/mem/mmio.ts";

@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from "vitest";
 import { makeBareBoard, EDU_IRQ, EDU_SLOT, MSI_BASE, PCI_WINDOW, type BareBoard } from "../helpers/bare-board.ts";
-import { MEM_CACHED, MEM_UNCACHED } from "../../hw/cpu/memory-system.ts";
+import { MEM_CACHED, MEM_UNCACHED } from "../../hw/cpu/memory-types.ts";
 import { EDU_REGISTERS } from "../../hw/dev/edu/edu-regs.ts";
 
 const ID = 0x00;

@@ -11,9 +11,11 @@ import { Trace } from "../../hw/core/trace.ts";
 import { Prng } from "../../hw/core/prng.ts";
 import { PhysMap } from "../../hw/mem/phys-map.ts";
 import type { AccessSize } from "../../hw/mem/mmio.ts";
-import { MemorySystem, MEM_CACHED } from "../../hw/cpu/memory-system.ts";
+import { MemorySystem } from "../../hw/cpu/memory-system.ts";
+import { MEM_CACHED } from "../../hw/cpu/memory-types.ts";
 import { InterruptController } from "../../hw/irq/intc.ts";
-import { Iommu, type IommuFault, type IommuOptions } from "../../hw/iommu/iommu.ts";
+import { Iommu } from "../../hw/iommu/iommu.ts";
+import type { IommuFault, IommuOptions } from "../../hw/iommu/iommu-types.ts";
 
 // ---- SPEC.md sections 1-6
 const VER = 0x000;

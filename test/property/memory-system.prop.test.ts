@@ -12,7 +12,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Prng } from "../../hw/core/prng.ts";
 import { CLEAN, DIRTY, INVALID, LINE_SIZE, type CacheGeometry } from "../../hw/cpu/cache.ts";
-import { MEM_CACHED, MemorySystem } from "../../hw/cpu/memory-system.ts";
+import { MemorySystem } from "../../hw/cpu/memory-system.ts";
+import { MEM_CACHED } from "../../hw/cpu/memory-types.ts";
 import { PhysMap } from "../../hw/mem/phys-map.ts";
 import type { AccessSize } from "../../hw/mem/mmio.ts";
 

@@ -17,7 +17,7 @@
  *   into a sink, a load pops from a source. Overflow and underflow are guest errors.
  */
 
-import { decodeLe, encodeLe } from "../../cpu/memory-system.ts";
+import { decodeLe, encodeLe } from "../../cpu/le.ts";
 import type { AccessSize } from "../../mem/mmio.ts";
 import { PP_COUNT, PP_CTRL, PP_CTRL_EN, PP_CTRL_SOURCE, PP_DEPTH, PP_FIFO_DEPTH, PP_LEVEL, PP_RATE, PP_SUM } from "./dmac-regs.ts";
 

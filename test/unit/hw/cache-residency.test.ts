@@ -2,7 +2,8 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { PhysMap } from "../../../hw/mem/phys-map.ts";
-import { MemorySystem, MEM_CACHED } from "../../../hw/cpu/memory-system.ts";
+import { MemorySystem } from "../../../hw/cpu/memory-system.ts";
+import { MEM_CACHED } from "../../../hw/cpu/memory-types.ts";
 import { DIRTY, INVALID, PAGE_BUCKETS, pageBucket, type CacheLevel } from "../../../hw/cpu/cache.ts";
 import { Prng } from "../../../hw/core/prng.ts";
 

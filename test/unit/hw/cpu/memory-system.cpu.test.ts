@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { BusError, PhysMap } from "../../../../hw/mem/phys-map.ts";
 import { MmioRegion, type AccessSize } from "../../../../hw/mem/mmio.ts";
 import { Prng } from "../../../../hw/core/prng.ts";
-import { MEM_CACHED, MEM_UNCACHED, MEM_WC, MemorySystem, type MemorySystemOptions, type MemType } from "../../../../hw/cpu/memory-system.ts";
+import { MemorySystem } from "../../../../hw/cpu/memory-system.ts";
+import { MEM_CACHED, MEM_UNCACHED, MEM_WC, type MemorySystemOptions, type MemType } from "../../../../hw/cpu/memory-types.ts";
 import { LINE_SIZE } from "../../../../hw/cpu/cache.ts";
 
 const TIMING = { l1HitNs: 1, llcHitNs: 10, ramNs: 80, uncachedNs: 100, mmioNs: 250 };

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { PhysMap } from "../../../../hw/mem/phys-map.ts";
 import { MmioRegion } from "../../../../hw/mem/mmio.ts";
 import { Prng } from "../../../../hw/core/prng.ts";
-import { MEM_CACHED, MemorySystem } from "../../../../hw/cpu/memory-system.ts";
+import { MemorySystem } from "../../../../hw/cpu/memory-system.ts";
+import { MEM_CACHED } from "../../../../hw/cpu/memory-types.ts";
 import { LINE_SIZE } from "../../../../hw/cpu/cache.ts";
 
 const RAM_SIZE = 1 << 20;

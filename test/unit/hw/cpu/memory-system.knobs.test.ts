@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { PhysMap } from "../../../../hw/mem/phys-map.ts";
 import { Prng } from "../../../../hw/core/prng.ts";
-import { MEM_CACHED, MemorySystem, type MemorySystemOptions } from "../../../../hw/cpu/memory-system.ts";
+import { MemorySystem } from "../../../../hw/cpu/memory-system.ts";
+import { MEM_CACHED, type MemorySystemOptions } from "../../../../hw/cpu/memory-types.ts";
 import { LINE_SIZE } from "../../../../hw/cpu/cache.ts";
 
 const RAM_SIZE = 1 << 16;

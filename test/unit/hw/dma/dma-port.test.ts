@@ -3,7 +3,8 @@ import { PhysMap } from "../../../../hw/mem/phys-map.ts";
 import { Prng } from "../../../../hw/core/prng.ts";
 import { GuestLog } from "../../../../hw/core/guest-log.ts";
 import { Scheduler } from "../../../../hw/core/scheduler.ts";
-import { MEM_CACHED, MemorySystem } from "../../../../hw/cpu/memory-system.ts";
+import { MemorySystem } from "../../../../hw/cpu/memory-system.ts";
+import { MEM_CACHED } from "../../../../hw/cpu/memory-types.ts";
 import { InterruptController } from "../../../../hw/irq/intc.ts";
 import { DmaPort, type DmaObserver } from "../../../../hw/dma/dma-port.ts";
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { Board } from "../../../../hw/machine/board.ts";
 import { getProfile } from "../../../../hw/machine/profiles.ts";
 import { DmaPort } from "../../../../hw/dma/dma-port.ts";
-import { MEM_CACHED } from "../../../../hw/cpu/memory-system.ts";
+import { MEM_CACHED } from "../../../../hw/cpu/memory-types.ts";
 import { Platform } from "../../../../kernel/platform/platform.ts";
 import { boot } from "../../../../kernel/platform/boot.ts";
 import { Kernel } from "../../../../kernel/core/kernel.ts";
