@@ -6,11 +6,11 @@
  * Ownership is per byte (kernel/dma/debug-owner.ts): a sync names a range, and only those bytes
  * change hands. The model keeps, per mapping, who owns each byte, the ownership epoch (the
  * length of dma-debug's history), every call that handed bytes to the device (for the recycle
- * rule), when the CPU last wrote the mapping, and the epoch of the last tolerated recycle.
+ * rule) and when the CPU last wrote the mapping. A tolerated recycle hands the CPU's bytes the
+ * device touched to the device, as a sync would (until a sync_for_cpu or the unmap).
  * Per buffer it keeps the truth of every byte (the last value anyone wrote) and what the cache
  * maintenance of each call did to the CPU's stores still sitting in dirty lines (to know which
- * stores an invalidate may legitimately have discarded). The end of the file lists what the
- * sanitizer misses (found by this property) and how narrowly the property exempts it.
+ * stores an invalidate may legitimately have discarded).
  */
 
 import fc from "fast-check";
@@ -129,12 +129,11 @@ export interface Mapping {
   hist: number;
   /** Every call that handed bytes to the device, oldest first. */
   readonly handovers: HandOver[];
-  /** History length when the CPU last wrote bytes it owned. */
+  /**
+   * History length when the CPU last stored, without a cause, into bytes it owned or next to
+   * the buffer in its granules (a device-written mapping).
+   */
   cpuWriteAt: number;
-  /** History length at the last tolerated recycle (the CPU must keep out until the next call). */
-  recycledAt: number;
-  /** Per byte: 1 when the device wrote it in a recycle's epoch and no sync_for_cpu has given it back since (`recycleGap`). */
-  readonly held: Uint8Array;
 }
 
 export interface Buf {
@@ -157,33 +156,25 @@ export interface Buf {
   apiAt: number;
   map: Mapping | null;
   tainted: boolean;
-  /**
-   * The first byte of the buffer's last cache line, when a CPU store next to the buffer dirtied
-   * that line while the buffer was mapped for the device to write and no cause was reported
-   * (the CPU owned the granule's bytes): no maintenance has cleaned the line since. See
-   * `unseenStore` below. Null: no such line.
-   */
-  unseenStoreAt: number | null;
 }
 
 export function newBuf(va: vaddr_t, phys: number, size: number): Buf {
   return {
     va, phys, size, truth: new Uint8Array(size), writer: new Uint8Array(size).fill(WRITER_CPU), // kzalloc's memset
     pending: new Uint8Array(size).fill(1), exempt: new Uint8Array(size), wroteAt: new Int32Array(size).fill(-1),
-    staleCpuAt: -2, staleDevAt: -2, lostAt: -2, apiAt: -1, map: null, tainted: false, unseenStoreAt: null,
+    staleCpuAt: -2, staleDevAt: -2, lostAt: -2, apiAt: -1, map: null, tainted: false,
   };
 }
 
 /** A fresh mapping: the device owns every byte; history = the map note and dma_mapping_error's. */
 export function newMapping(id: number, h: dma_addr_t, dir: Dir, size: number): Mapping {
-  return { id, h, dir, cpu: new Uint8Array(size), hist: 2, handovers: [{ at: 0, lo: 0, hi: size }], cpuWriteAt: -1, recycledAt: -1, held: new Uint8Array(size) };
+  return { id, h, dir, cpu: new Uint8Array(size), hist: 2, handovers: [{ at: 0, lo: 0, hi: size }], cpuWriteAt: -1 };
 }
 
 /** A sync of bytes [lo, hi): they change hands, and the call is a new history note. */
 export function handOver(m: Mapping, lo: number, hi: number, toCpu: boolean): void {
   m.cpu.fill(toCpu ? 1 : 0, lo, hi);
-  if (toCpu) m.held.fill(0, lo, hi);
-  else m.handovers.push({ at: m.hist, lo, hi });
+  if (!toCpu) m.handovers.push({ at: m.hist, lo, hi });
   m.hist++;
 }
 
@@ -223,18 +214,18 @@ export function labelOf(f: Finding): string {
  * CPU's bytes, for the tally: "recycle", "recycle-after-write" (a recycle although the CPU
  * wrote the mapping, which a later hand-over of these bytes cleaned), "uncovered" (refused
  * only because the hand-overs since the CPU's last write did not cover these bytes),
- * "after-recycle" (refused in an epoch where an earlier access already recycled), "refused".
+ * "refused". `recycle`: the extent of the CPU's bytes the device took back, or null.
  */
-export type DeviceVerdict = { skip: true } | { skip: false; cause: Cause | null; recycle: boolean; why: string };
+export type DeviceVerdict = { skip: true } | { skip: false; cause: Cause | null; recycle: [number, number] | null; why: string };
 
 const allowedFor = (m: Mapping, write: boolean): boolean => (write ? m.dir !== DMA_TO_DEVICE : m.dir !== DMA_FROM_DEVICE);
 
 /**
  * The causes of a CPU access to bytes [off, end) of buffer @b while mapped as @m (an access is
  * either inside the buffer, or wholly next to it in its kmalloc slot, which ends at @slotEnd),
- * and whether it is a write into bytes the CPU owns (which resets the recycle rule).
- * - After a tolerated recycle the device owns the whole mapping: any access is the cause (a
- *   store next to the buffer, the shared-line one).
+ * and whether it is a store the recycle rule counts (into bytes the CPU owns, or next to the
+ * buffer in its granules, without a cause of its own there: the line stays dirty until some
+ * maintenance cleans it).
  * - Touching bytes the device owns is the cause, naming the extent of those bytes.
  * - A store into bytes the CPU owns, or next to the buffer, in a mapping the device may write,
  *   is the shared-line cause when a granule the store spans (physical alignment, clamped to
@@ -243,11 +234,10 @@ const allowedFor = (m: Mapping, write: boolean): boolean => (write ? m.dir !== D
  *   as far as the buffer's own granules reach (its record, widened within the slot).
  */
 export function cpuVerdict(m: Mapping, b: Buf, off: number, end: number, write: boolean, granule: number, slotEnd: number): { causes: Cause[]; ownWrite: boolean } {
-  const recycled = m.recycledAt === m.hist;
   const shared: Cause = { kind: "cpu-access-device-owned", key: `s|${m.id}|${m.hist}`, label: "cpu-access-device-owned/shared-line" };
   const inside = off < b.size;
   if (inside) {
-    const dev = recycled ? [off, end] : ownedExtent(m, off, end, false);
+    const dev = ownedExtent(m, off, end, false);
     const access = write ? "write" : "read";
     if (dev !== null) return { causes: [{ kind: "cpu-access-device-owned", key: `c|${m.id}|${access}|${m.hist}`, label: `cpu-access-device-owned@${dev[0]}-${dev[1] - 1}` }], ownWrite: false };
   }
@@ -255,11 +245,11 @@ export function cpuVerdict(m: Mapping, b: Buf, off: number, end: number, write: 
   if (!inside) {
     const reach = Math.min(Math.ceil((b.phys + b.size) / granule) * granule, b.phys + slotEnd) - b.phys;
     if (off >= reach) return { causes: [], ownWrite: false };
-    if (recycled) return { causes: [shared], ownWrite: false };
   }
   const glo = Math.max(Math.floor((b.phys + off) / granule) * granule, b.phys) - b.phys;
   const ghi = Math.min(Math.ceil((b.phys + end) / granule) * granule, b.phys + b.size) - b.phys;
-  return { causes: glo < ghi && ownedExtent(m, glo, ghi, false) !== null ? [shared] : [], ownWrite: inside };
+  const isShared = glo < ghi && ownedExtent(m, glo, ghi, false) !== null;
+  return { causes: isShared ? [shared] : [], ownWrite: inside || !isShared };
 }
 
 /**
@@ -270,27 +260,25 @@ export function cpuVerdict(m: Mapping, b: Buf, off: number, end: number, write: 
  *   the last call that handed all of them to the device (the extent of the CPU's bytes the
  *   access touches must lie in that call's range: a map, or a sync_for_device covering it) and
  *   the direction allows the access; otherwise device-access-cpu-owned.
- * "The device then owns the whole mapping again until the next DMA API call" holds for the
- * CPU's side of the rule (cpuVerdict: any CPU access before the next call is the cause). On
- * the device's side every access is still judged by the bytes it touches, as the sanitizer
- * does (deviceTouchesCpuOwned checks no recycledAt): a recycle through bytes the CPU left alone
- * does not excuse a later access, in the same epoch, to bytes the CPU wrote after the last call
- * that handed them over. Read literally (the device owns everything, so no finding), the rule
- * would let the device read such bytes while their dirty lines were never cleaned: map,
- * sync_for_cpu (all), CPU store at byte 500, sync_for_device [0, 128), sync_for_cpu [0, 128),
- * device read [0, 64) (the recycle), device read of byte 500: stale-device-read with no cause.
- * The sanitizer reports device-access-cpu-owned there, and so does the model.
+ * A recycle hands the CPU's bytes it touched to the device (the extent, as the sanitizer
+ * narrows it), as a sync_for_device would: the CPU must keep out of them until a sync_for_cpu
+ * or the unmap, even across a partial sync of other bytes. Every device access is judged by
+ * the bytes it touches: a recycle through bytes the CPU left alone does not excuse a later
+ * access to bytes the CPU wrote after the last call that handed them over (map, sync_for_cpu
+ * (all), CPU store at byte 500, sync_for_device [0, 128), sync_for_cpu [0, 128), device read
+ * [0, 64) (the recycle), device read of byte 500: device-access-cpu-owned, and on arm64 the
+ * stale-device-read it causes).
  */
 export function deviceVerdict(m: Mapping, off: number, end: number, write: boolean): DeviceVerdict {
   const allowed = allowedFor(m, write);
   const ext = ownedExtent(m, off, end, true);
-  if (ext === null) return allowed ? { skip: false, cause: null, recycle: false, why: "" } : { skip: true };
+  if (ext === null) return allowed ? { skip: false, cause: null, recycle: null, why: "" } : { skip: true };
   const [lo, hi] = ext;
   const d = m.handovers.findLast((x) => x.lo <= lo && hi <= x.hi);
-  if (d !== undefined && allowed && m.cpuWriteAt <= d.at) return { skip: false, cause: null, recycle: true, why: m.cpuWriteAt >= 0 ? "recycle-after-write" : "recycle" };
+  if (d !== undefined && allowed && m.cpuWriteAt <= d.at) return { skip: false, cause: null, recycle: ext, why: m.cpuWriteAt >= 0 ? "recycle-after-write" : "recycle" };
   const key = `d|${m.id}|${write ? "write" : "read"}|${m.hist}`;
-  const why = !allowed ? "refused" : m.recycledAt === m.hist ? "after-recycle" : m.cpuWriteAt <= m.handovers.at(-1)!.at ? "uncovered" : "refused";
-  return { skip: false, cause: { kind: "device-access-cpu-owned", key, label: `device-access-cpu-owned@${lo}-${hi - 1}` }, recycle: false, why };
+  const why = !allowed ? "refused" : m.cpuWriteAt <= m.handovers.at(-1)!.at ? "uncovered" : "refused";
+  return { skip: false, cause: { kind: "device-access-cpu-owned", key, label: `device-access-cpu-owned@${lo}-${hi - 1}` }, recycle: null, why };
 }
 
 // ---------------------------------------------------------------- cache maintenance (§5, arm64)
@@ -311,7 +299,6 @@ export function clean(b: Buf, lo: number, hi: number): void {
   if (hi <= lo) return;
   const [a, z] = linesOf(b, lo, hi);
   b.pending.fill(0, a, z);
-  if (z === b.size) b.unseenStoreAt = null; // the last line, and whatever was stored next to the buffer in it
 }
 
 /**
@@ -351,65 +338,4 @@ export function explain(op: Op, b: Buf, [off, end]: [number, number], seen: Uint
     return `${op.t} of buffer ${op.b} byte ${i} saw ${seen[i - off]}, truth ${b.truth[i]} (written by ${b.writer[i] === WRITER_CPU ? "CPU" : "device"}), and no effect explains it`;
   }
   return null;
-}
-
-// ---------------------------------------------------------------- known gaps of the sanitizer
-//
-// Two misuses the sanitizer does not name, found by this property. Each is a narrow exemption
-// from "no effect without a misuse" (the buffer counts as misused), never from the causes,
-// which the model predicts exactly as the rules stand; correct sequences keep out of both.
-
-/** The device wrote bytes [lo, hi) of @m, in the epoch of a recycle (`recycleGap`). */
-export function heldByDevice(m: Mapping, lo: number, hi: number): void {
-  if (m.recycledAt === m.hist) m.held.fill(1, lo, hi);
-}
-
-/**
- * KNOWN GAP 1: after a recycle, a partial sync gives the CPU back bytes the device wrote.
- *
- * A tolerated recycle gives the device the whole mapping "until the next DMA API call on it"
- * (sanitizer.ts: deviceTouchesCpuOwned sets recycledAt, cpuOwnership honours it for that epoch
- * only). With whole-mapping syncs the next call settled every byte. A partial sync does not:
- * after map, sync_for_cpu (all), a CPU load of byte 100, a device write of byte 100 (the
- * recycle) and a sync of some other range (say [0, 1), for the CPU or the device), dma-debug
- * says the CPU owns byte 100 again, though the device wrote it and no sync_for_cpu invalidated
- * its line since: the CPU's load returns the stale line (stale-cpu-read), or a store into that
- * line writes stale bytes back over the device's (lost-device-write), and no cause is
- * reported. True ownership: the device keeps the bytes it got by the recycle until a
- * sync_for_cpu (or the unmap) hands them back, and a CPU access before that is the misuse.
- * So a CPU access for which no cause is predicted, after the recycle's epoch, to bytes the
- * device wrote in it and no sync_for_cpu handed back since (for a store, including a store
- * next to the buffer: to a cache line holding such bytes) marks the buffer as misused
- * (tainted); a correct sequence does not make it. The predicted causes stay exactly what the
- * rules say.
- */
-export function recycleGap(m: Mapping, b: Buf, off: number, end: number, write: boolean): boolean {
-  if (m.recycledAt === m.hist) return false; // within the recycle's epoch any CPU access is the cause
-  const lo = write ? Math.max(0, Math.floor((b.phys + off) / LINE) * LINE - b.phys) : off;
-  const hi = write ? Math.min(b.size, Math.ceil((b.phys + end) / LINE) * LINE - b.phys) : end;
-  return lo < hi && m.held.subarray(lo, hi).includes(1);
-}
-
-/**
- * KNOWN GAP 2: a store next to a buffer the CPU owns does not stop a recycle.
- *
- * A CPU store next to a buffer mapped FROM_DEVICE or BIDIRECTIONAL, into the slack of its
- * kmalloc slot that shares the buffer's last cache line, is a misuse whatever the ownership
- * (§5.3: a buffer and CPU-written data must not share a line). The sanitizer names it
- * (shared-line) only while the device owns bytes of that granule. While the CPU owns them all,
- * it says nothing, and the store does not count as a CPU write for the recycle rule either
- * (cpuOwnership / splitCpuAccess in kernel/dma/sanitizer/sanitizer.ts set cpuWriteAt only for
- * bytes inside the mapping). So the device may then write the buffer through a tolerated
- * recycle, without a sync_for_device, while the line is still dirty: its write-back (at the
- * latest the unmap's clean+invalidate of the partly covered last line) destroys what the device
- * wrote there, and lost-device-write names a buffer for which no cause was reported.
- * A correct sequence never stores next to such a buffer; a misuse sequence that does, then
- * recycles the buffer into that line before any maintenance cleaned it, counts the buffer as
- * misused (tainted), and nothing else about it is relaxed: the causes must still be exactly
- * the predicted ones and every wrong byte must still be explained by an effect.
- */
-export function unseenStore(b: Buf, m: Mapping, off: number): void {
-  if (m.dir === DMA_TO_DEVICE) return;
-  const lastLine = Math.floor((b.phys + b.size - 1) / LINE) * LINE - b.phys;
-  if (off < Math.ceil((b.phys + b.size) / LINE) * LINE - b.phys) b.unseenStoreAt = lastLine;
 }

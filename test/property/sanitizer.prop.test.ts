@@ -22,8 +22,6 @@
  *   (sync_for_cpu / unmap of a FROM_DEVICE or BIDIRECTIONAL buffer: the lines a sync covers
  *   wholly; a partly covered edge line is cleaned+invalidated, so its stores survive), which no
  *   kind names.
- * Two misuses the sanitizer does not name are exempted from "no effect without a misuse", as
- * narrowly as the model can tell them (sanitizer-model.ts, known gaps; pinned by a test below).
  */
 
 import { describe, expect, it } from "vitest";
@@ -47,11 +45,11 @@ import { dma_sanitizer_init } from "../../kernel/dma/sanitizer/index.ts";
 import { SAN_GRAVES_PER_DEVICE } from "../../kernel/dma/sanitizer/graves.ts";
 import {
   CAUSES, EFFECTS, LINE, NBUF, SIZES, WRITER_CPU, WRITER_DEV, clean, cpuVerdict, deviceVerdict, explain, fill, granuleOf, handOver, invalidate,
-  focusArb, labelOf, newBuf, newMapping, opArb, heldByDevice, opRange, ownsAll, recycleGap, unseenStore, type Buf, type Cause, type Op, type Profile,
+  focusArb, labelOf, newBuf, newMapping, opArb, opRange, ownsAll, type Buf, type Cause, type Op, type Profile,
 } from "./sanitizer-model.ts";
 
 /** What the runs exercised, so a property that never meets an effect (or a partial sync) cannot pass quietly. */
-const tally = { nextToBuffer: 0, unseenStoreGap: 0, recycleGap: 0, causes: 0, effects: 0, divergentReads: 0, partialSyncs: 0, unalignedSyncs: 0, sharedLine: 0, recycle: 0, "recycle-after-write": 0, uncovered: 0, "after-recycle": 0 };
+const tally = { nextToBuffer: 0, causes: 0, effects: 0, divergentReads: 0, partialSyncs: 0, unalignedSyncs: 0, sharedLine: 0, recycle: 0, "recycle-after-write": 0, uncovered: 0 };
 const resetTally = (): void => void Object.keys(tally).forEach((k) => (tally[k as keyof typeof tally] = 0));
 
 function boot(profile: Profile, seed: number) {
@@ -162,15 +160,9 @@ function run(profile: Profile, seed: number, sizes: number[], ops: Op[], legalOn
         if (legalOnly && op.t === "cpuWriteNext" && m && m.dir !== DMA_TO_DEVICE) continue;
         if (m) {
           const v = cpuVerdict(m, b, off, end, write, granule, slotEnd);
-          const gap = v.causes.length === 0 && recycleGap(m, b, off, end, write);
-          if (legalOnly && (v.causes.length || gap)) continue;
-          if (gap) {
-            b.tainted = true; // the known gap (recycleGap)
-            tally.recycleGap++;
-          }
+          if (legalOnly && v.causes.length) continue;
           for (const c of v.causes) predict(want, c, b);
           if (v.ownWrite) m.cpuWriteAt = m.hist;
-          if (op.t === "cpuWriteNext" && v.causes.length === 0) unseenStore(b, m, off);
         }
         if (op.t === "cpuWriteNext") {
           tally.nextToBuffer++;
@@ -202,12 +194,8 @@ function run(profile: Profile, seed: number, sizes: number[], ops: Op[], legalOn
           const v = deviceVerdict(m, off, end, write);
           if (v.skip || (legalOnly && v.cause)) continue;
           if (v.cause) predict(want, v.cause, b);
-          if (v.recycle) m.recycledAt = m.hist; // the documented recycle: legal, and the CPU must keep out
-          if (write) heldByDevice(m, off, end);
-          if (v.recycle && write && b.unseenStoreAt !== null && end > b.unseenStoreAt) {
-            b.tainted = true; // the known gap (unseenStore)
-            tally.unseenStoreGap++;
-          }
+          // the documented recycle: legal, and the bytes taken are the device's until a sync_for_cpu
+          if (v.recycle) m.cpu.fill(0, v.recycle[0], v.recycle[1]);
           if (v.why in tally) tally[v.why as keyof typeof tally]++;
         }
         const addr = m ? m.h + off : b.phys + off;
@@ -353,9 +341,9 @@ describe("coherence sanitizer: the ownership model, enforced", () => {
     expect(x86.causes).toEqual(log.causes.slice(1));
   });
 
-  it("known gaps (sanitizer-model.ts): an effect no cause names, exempted only where the model sees the misuse", () => {
-    // 1. A recycle, then a partial sync of other bytes: dma-debug gives the CPU back byte 100,
-    //    which the device wrote, with no sync_for_cpu: the CPU's load is stale, and no cause.
+  it("regression: what a recycle took stays the device's across a partial sync, and a store next to the buffer stops a recycle", () => {
+    // 1. A recycle of byte 100, then a partial sync of other bytes: byte 100 is still the
+    //    device's, so the CPU's read of it (stale on arm64) is the cause.
     const recycled = (sync: Op): Op[] => [
       { t: "map", b: 0, dir: 0, cpu: 0 },
       { t: "syncCpu", b: 0, cpu: 0 },
@@ -368,22 +356,22 @@ describe("coherence sanitizer: the ownership model, enforced", () => {
     for (const sync of [{ t: "syncDevPart", ...part }, { t: "syncCpuPart", ...part }] as Op[]) {
       const log: RunLog = { causes: [], effects: [] };
       expect(run("arm64-noncoherent", 1, [4096, 64, 128], recycled(sync), false, log)).toBeNull();
-      expect(log).toEqual({ causes: [], effects: ["stale-cpu-read"] });
+      expect(log).toEqual({ causes: ["cpu-access-device-owned@100-100"], effects: ["stale-cpu-read"] });
       expect(run("arm64-noncoherent", 1, [4096, 64, 128], recycled(sync), true)).toBeNull(); // a correct driver does not read it
     }
-    // 2. A store next to a 200-byte buffer (its kmalloc slot's slack, in the buffer's last line)
-    //    while the CPU owns it, then a recycle: the unmap's flush of that line destroys what the
-    //    device wrote in it, and no cause.
+    // 2. A store next to a 200-byte buffer (its kmalloc slot's slack, in the buffer's last
+    //    line) while the CPU owns it: the device may not take the buffer back unsynced, and the
+    //    unmap's flush of that dirty line destroys what the device wrote in it.
     const next: Op[] = [
       { t: "map", b: 0, dir: 0, cpu: 0 },
       { t: "syncCpu", b: 0, cpu: 0 },
       { t: "cpuWriteNext", b: 0, cpu: 0, off: 0, len: 1, seed: 0 },
-      { t: "devWrite", b: 0, cpu: 0, off: 0, len: 200, seed: 0 }, // the recycle
+      { t: "devWrite", b: 0, cpu: 0, off: 0, len: 200, seed: 0 },
       { t: "unmap", b: 0, cpu: 0 },
     ];
     const log: RunLog = { causes: [], effects: [] };
     expect(run("arm64-noncoherent", 1, [200, 64, 128], next, false, log)).toBeNull();
-    expect(log).toEqual({ causes: [], effects: ["lost-device-write"] });
+    expect(log).toEqual({ causes: ["device-access-cpu-owned@0-199"], effects: ["lost-device-write"] });
   });
 
   it("regression: a multi-line CPU copy whose first line is evicted before the copy ends is no lost write", () => {

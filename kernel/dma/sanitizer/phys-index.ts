@@ -32,24 +32,19 @@ export interface san_record {
   readonly plo: number;
   readonly psize: number;
   readonly poff: number;
-  /** The entry's first record, which carries cpuWriteAt and recycledAt for all its pieces. */
+  /** The entry's first record, which carries cpuWriteAt for all its pieces. */
   readonly main: san_record | null;
   /** The entry's further records (pieces), on its first record only; null: none. */
   more: san_record[] | null;
   /** Where the record is: PENDING (added, not indexed yet), INDEXED, or GONE (removed). */
   state: number;
   /**
-   * e.history.length when the CPU last wrote the mapping's bytes while owning them (-1:
-   * never). Tells a documented recycle (device reuses a buffer the CPU only read after
-   * sync_for_cpu) from a missing sync_for_device.
+   * e.history.length when the CPU last stored, without a cause, into the mapping's bytes it
+   * owned or next to them in the granules of a device-written mapping (-1: never). Tells a
+   * documented recycle (device reuses a buffer the CPU only read after sync_for_cpu) from a
+   * missing sync_for_device.
    */
   cpuWriteAt: number;
-  /**
-   * e.history.length when the device took the buffer back without a sync (the recycle
-   * above). Until the next DMA API call on the mapping the device owns it again, whatever
-   * the dma-debug domain says; -1: not recycled.
-   */
-  recycledAt: number;
 }
 
 /** san_record.state values. */

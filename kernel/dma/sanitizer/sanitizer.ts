@@ -13,7 +13,7 @@
  *   `device-access-unmapped`. Coherent allocations have no owner and are never a cause.
  *   The documented RX recycle (Documentation/core-api/dma-api-howto.rst: the device gets back,
  *   without sync_for_device, a buffer the CPU only read since sync_for_cpu) is not a finding;
- *   the device then owns the buffer again until the next DMA API call on it.
+ *   the device then owns the bytes it took until a sync_for_cpu or the unmap.
  * - Effects, at the moment they happen, on non-coherent ports only (a snooping device cannot
  *   produce them). The shadow (shadow.ts) remembers the bytes a device wrote while a cache held
  *   their line. The memory system reports, line by line as they happen, each cached load
@@ -40,7 +40,7 @@ import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE } from "../defs.ts";
 import { DmaDebugEntry, dma_debug_history_length, type dma_debug_entry } from "../debug-entry.ts";
 import type { DmaDebugTable, dma_debug_listener } from "../debug-table.ts";
 import { runDisjoint, type DmaDebugRun } from "../debug-run.ts";
-import { dma_debug_owned_part, type dma_owned_extent } from "../debug-owner.ts";
+import { dma_debug_hand_over, dma_debug_owned_part, type dma_owned_extent } from "../debug-owner.ts";
 import { dma_history_hands_to_device } from "../debug-history.ts";
 import { dma_state } from "../state.ts";
 import { PhysIndex, SAN_LAZY as SAN_LAZY_IMPORTED, type san_record } from "./phys-index.ts";
@@ -140,7 +140,7 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, dma_debug_l
         hi = obj ? Math.min(ghi, obj.phys + obj.slotSize) : ghi;
       }
     }
-    return { e, lo, hi, plo, psize, poff, main, more: null, state: 0, cpuWriteAt: -1, recycledAt: -1 };
+    return { e, lo, hi, plo, psize, poff, main, more: null, state: 0, cpuWriteAt: -1 };
   }
 
   onRemove(e: dma_debug_entry): void {
@@ -192,17 +192,18 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, dma_debug_l
       const m = r.main ?? r;
       const a = Math.max(phys, r.plo);
       const b = Math.min(phys + len, r.plo + r.psize);
-      const recycled = m.recycledAt === dma_debug_history_length(e);
-      if (!recycled && e.cpu_owned) {
+      if (e.cpu_owned) {
         this.splitCpuAccess(r, m, phys, len, isWrite);
         continue;
       }
-      const deviceOwns = e.domain === "DEVICE" || recycled;
+      const deviceOwns = e.domain === "DEVICE";
       if (a < b) {
         if (deviceOwns) this.report.cpuAccess(e, a - r.plo + r.poff, b - r.plo + r.poff, isWrite);
         else if (isWrite) m.cpuWriteAt = dma_debug_history_length(e);
-      } else if (isWrite && deviceOwns) {
-        this.report.sharedLine(e, phys, len);
+      } else if (isWrite) {
+        // next to the buffer, in a granule it spans: a line the device's bytes share
+        if (deviceOwns) this.report.sharedLine(e, phys, len);
+        else m.cpuWriteAt = dma_debug_history_length(e); // dirty until maintenance: no recycle
       }
     }
   }
@@ -233,6 +234,7 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, dma_debug_l
     const glo = Math.max(Math.floor(phys / g) * g, r.plo);
     const ghi = Math.min(Math.ceil((phys + len) / g) * g, r.plo + r.psize);
     if (glo < ghi && dma_debug_owned_part(e, glo - r.plo + r.poff, ghi - r.plo + r.poff, false, x)) this.report.sharedLine(e, phys, len, a < b);
+    else if (a >= b) m.cpuWriteAt = dma_debug_history_length(e); // next to the buffer: dirty until maintenance
   }
 
   // ---------------------------------------------------------------- device side
@@ -386,10 +388,14 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, dma_debug_l
   }
 
   /**
-   * The device touched a mapping dma-debug says the CPU owns. Not a finding for the documented
-   * recycle: the device had the buffer (map or sync_for_device), the CPU took it with
-   * sync_for_cpu and did not write it since, and the device uses it the way its direction
-   * allows. The device then owns it again until the next DMA API call on the mapping.
+   * The device touched bytes [from, to) of a mapping dma-debug says the CPU owns (some of them,
+   * if a partial sync split it). Not a finding for the documented recycle: the last call that
+   * gave the CPU-owned bytes touched to the device (a map, or a sync_for_device covering them)
+   * came after the CPU's last store into the mapping or next to it in its granules (so no dirty
+   * line of the CPU's can meet the device's bytes), and the device uses them the way the
+   * direction allows. The device has taken those bytes back, as if the driver had synced them
+   * for it: they are the device's until a sync_for_cpu or the unmap gives them back, so a CPU
+   * access before that is the cause, even after a partial sync of other bytes.
    */
   private deviceTouchesCpuOwned(e: dma_debug_entry, from: number, to: number, isWrite: boolean): void {
     if (e.cpu_owned) {
@@ -405,7 +411,7 @@ export class DmaSanitizer implements CpuAccessObserver, DmaObserver, dma_debug_l
     while (d >= 0 && !dma_history_hands_to_device(h[d], e.dev_addr + from, e.dev_addr + to)) d--;
     const allowed = isWrite ? e.direction !== DMA_TO_DEVICE : e.direction !== DMA_FROM_DEVICE;
     if (r !== undefined && d >= 0 && allowed && r.cpuWriteAt <= d) {
-      r.recycledAt = h.length;
+      dma_debug_hand_over(e, from, to, false);
       return;
     }
     this.report.deviceCpuOwned(e, from, to, isWrite);

@@ -174,7 +174,7 @@ describe("PhysIndex on address buckets", () => {
         const dummy = entry(devs[0], 0, 0, 1);
         for (const o of ops) {
           if (o.add || live.length === 0) {
-            const r: san_record = { e: dummy, lo: o.addr, hi: o.addr + o.size, plo: o.addr, psize: o.size, poff: 0, main: null, more: null, state: 0, cpuWriteAt: -1, recycledAt: -1 };
+            const r: san_record = { e: dummy, lo: o.addr, hi: o.addr + o.size, plo: o.addr, psize: o.size, poff: 0, main: null, more: null, state: 0, cpuWriteAt: -1 };
             x.add(r);
             live.push(r);
           } else x.remove(live.splice(o.pick % live.length, 1)[0]);
