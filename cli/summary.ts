@@ -49,7 +49,7 @@ export function formatSummary(r: RunReport): string {
   if (s.iommu) {
     const io = s.iommu;
     const t = io.hw ?? {};
-    lines.push(`  iommu (${io.policy}): ${t.translations ?? 0} translations, IOTLB ${t.hits ?? 0} hits / ${t.misses ?? 0} misses, ${t.walks ?? 0} walks, ${t.invalidations ?? 0} invalidations; ${io.faultsSeen} faults (${io.faultsDropped} dropped by the full fault log)`);
+    lines.push(`  iommu (${io.policy}): ${t.translations ?? 0} translations, IOTLB ${t.hits ?? 0} hits / ${t.misses ?? 0} misses, ${t.walks ?? 0} walks (${t.walkReadBytes ?? 0} B of tables read), ${t.invalidations ?? 0} invalidations; ${io.faultsSeen} faults (${io.faultsDropped} dropped by the full fault log)`);
   }
   lines.push(`  cache: L1 ${s.cache.l1Hits} hits / ${s.cache.l1Misses} misses, ${s.cache.cleanedLines} lines cleaned, ${s.cache.invalidatedLines} invalidated, ${s.cache.writebacks} write-backs`);
   return lines.join("\n") + "\n";

@@ -269,13 +269,28 @@ export class MemorySystem {
 
   /** A bus master reads memory. Returns false (nothing read) when the range is not all RAM. */
   deviceRead(addr: number, dst: Uint8Array, off: number, len: number, coherent: boolean): boolean {
+    if (!this.busRead(addr, dst, off, len, coherent)) return false;
+    this.stats.deviceReadBytes += len;
+    return true;
+  }
+
+  /**
+   * A read by a translation agent (the IOMMU's context and page-table walks): a bus-master read
+   * as deviceRead, but no device's DMA, so not counted in deviceReadBytes (the IOMMU counts its
+   * own walk bytes).
+   */
+  walkerRead(addr: number, dst: Uint8Array, off: number, len: number, coherent: boolean): boolean {
+    return this.busRead(addr, dst, off, len, coherent);
+  }
+
+  /** A bus-master read of RAM, snooping the caches if `coherent`; false when no RAM decodes it. */
+  private busRead(addr: number, dst: Uint8Array, off: number, len: number, coherent: boolean): boolean {
     if (!this.map.isRam(addr, len)) {
       this.stats.deviceErrors++;
       return false;
     }
     if (coherent && this.anyDirty()) this.walkLines(-1, addr, len, WALK_CLEAN);
     this.ram.read(addr, dst, off, len);
-    this.stats.deviceReadBytes += len;
     return true;
   }
 

@@ -49,6 +49,8 @@ export class IommuStats {
   walks = 0;
   walkReads = 0;
   contextReads = 0;
+  /** Bytes the context and page-table reads took from memory (not device DMA: not in deviceReadBytes). */
+  walkReadBytes = 0;
   contextHits = 0;
   pscHits = 0;
   faults = 0;

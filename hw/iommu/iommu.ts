@@ -242,10 +242,11 @@ export class Iommu implements DmaTranslator {
     const base = this.ctxBase - (this.ctxBase % IOMMU_PAGE_SIZE);
     const addr = base + rid * IOMMU_CTX_ENTRY_SIZE;
     this.stats.contextReads++;
-    if (!this.mem.deviceRead(addr, this.buf, 0, 16, this.coherentWalk)) {
+    if (!this.mem.walkerRead(addr, this.buf, 0, 16, this.coherentWalk)) {
       this.ctx.log.error(this.name, `RID 0x${hex(rid)}: context entry at 0x${hex(addr)} is not RAM (CTX_BASE 0x${hex(this.ctxBase)})`);
       return IOMMU_FR_CTX_TABLE;
     }
+    this.stats.walkReadBytes += 16;
     const lo = this.view.getUint32(0, true);
     const q0 = lo + this.view.getUint32(4, true) * TWO32;
     const did = this.view.getUint32(8, true) & 0xffff;
@@ -272,7 +273,8 @@ export class Iommu implements DmaTranslator {
 
   private readPte(addr: number): number | null {
     this.stats.walkReads++;
-    if (!this.mem.deviceRead(addr, this.buf, 0, 8, this.coherentWalk)) return null;
+    if (!this.mem.walkerRead(addr, this.buf, 0, 8, this.coherentWalk)) return null;
+    this.stats.walkReadBytes += 8;
     return this.view.getUint32(0, true) + this.view.getUint32(4, true) * TWO32;
   }
 

@@ -24,7 +24,7 @@ describe("formatSummary", () => {
 
   it("prints the IOMMU's policy, counters and faults on a machine with one, nothing on one without", async () => {
     const on = formatSummary(await report("x86-iommu"));
-    expect(on).toMatch(/^ {2}iommu \(lazy\): \d+ translations, IOTLB \d+ hits \/ \d+ misses, \d+ walks, \d+ invalidations; 2 faults \(0 dropped by the full fault log\)$/m);
+    expect(on).toMatch(/^ {2}iommu \(lazy\): \d+ translations, IOTLB \d+ hits \/ \d+ misses, \d+ walks \(\d+ B of tables read\), \d+ invalidations; 2 faults \(0 dropped by the full fault log\)$/m);
     expect(formatSummary(await report("x86-coherent"))).not.toMatch(/^ {2}iommu/m);
   });
 });

@@ -53,6 +53,12 @@ describe("edu behind the IOMMU", () => {
         expect(s.bus).toBeGreaterThan(0);
       }
       expect(r.board.iommu!.stats.faults ?? 0).toBe(0);
+      // the report's DMA bytes are the device's, as without an IOMMU; its table walks are its own
+      expect(r.report.stats.dmaBytesRead).toBe(4096 + 2048);
+      const walks = r.board.iommu!.stats;
+      expect(walks.walkReadBytes).toBe(16 * walks.contextReads + 8 * walks.walkReads);
+      expect(walks.walkReadBytes).toBeGreaterThan(0);
+      expect(r.report.stats.iommu?.hw).toMatchObject({ walkReadBytes: walks.walkReadBytes });
     });
   }
 });
