@@ -110,20 +110,10 @@ export function dma_debug_note(k: Kernel, e: dma_debug_entry, op: string, detail
   dma_debug_entry_note(e, { timeNs: k.exec.now(), op, detail });
 }
 
-export interface dma_debug_new_entry {
-  readonly dev: device;
-  readonly type: dma_debug_type;
-  readonly dev_addr: number;
-  readonly phys: number;
-  readonly cpu_addr: vaddr_t;
-  readonly size: number;
-  readonly direction: dma_data_direction;
-  readonly attrs: number;
-  readonly domain: dma_domain;
-  /** sg segments: the nents passed to dma_map_sg and the count it returned. */
-  readonly sg_call_ents?: number;
-  readonly sg_mapped_ents?: number;
-}
+/** What a caller of debug_dma_add knows of a new entry (the rest dma-debug fills in). */
+export type dma_debug_new_entry = Readonly<
+  Pick<dma_debug_entry, "dev" | "type" | "dev_addr" | "phys" | "cpu_addr" | "size" | "direction" | "attrs" | "domain" | "sg_call_ents" | "sg_mapped_ents">
+>;
 
 /**
  * Linux's dma-debug listens for BUS_NOTIFY_UNBOUND_DRIVER; ours registers with the driver core
