@@ -70,6 +70,8 @@ export class DmaDebugEntry implements dma_debug_entry {
   cpu_owned: number[] | null = null;
   /** In the table now (set by DmaDebugTable.add and remove). */
   live = false;
+  /** Stands for a whole dma_map_sg call, recorded while dma-debug was off (debug-sg-whole.ts). */
+  sg_whole = false;
   /** sg segments: the entry of the next segment of the same dma_map_sg call, while live. */
   next_seg: DmaDebugEntry | null = null;
   private hist: FindingHistoryEntry[] | null = null;

@@ -133,7 +133,7 @@ function dma_debug_hook_unbind(k: Kernel): void {
  * Hot path (every map, every sg segment): one entry, one history array and one note, whose
  * text is formatted only if someone reads it (debug-history.ts).
  */
-export function debug_dma_add(k: Kernel, n: dma_debug_new_entry, op: string, seg = -1): dma_debug_entry {
+export function debug_dma_add(k: Kernel, n: dma_debug_new_entry, op: string, seg = -1): DmaDebugEntry {
   const st = dma_state(k);
   const owner = k.exec.owner || n.dev.driver?.name || "";
   const e = new DmaDebugEntry(n.dev, n.type, n.dev_addr, n.phys, n.cpu_addr, n.size, n.direction, n.attrs, n.domain, n.sg_call_ents, n.sg_mapped_ents, owner, k.exec.now(), op, seg);
