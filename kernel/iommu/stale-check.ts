@@ -35,7 +35,7 @@ import { current_kernel } from "../core/current.ts";
 import { KERN_ERR, dmesgStamp } from "../core/printk.ts";
 import type { device } from "../include/device.ts";
 import { PAGE_SIZE } from "../include/types.ts";
-import { IOPTE_PS, IOPTE_R, IOPTE_W, IOPT_LARGE_SIZE, IOPT_PAGE_SIZE } from "./io-pgtable.ts";
+import * as pgtable from "./io-pgtable.ts";
 import { IOMMU_DOMAIN_DMA, IOMMU_DOMAIN_DMA_FQ, IOMMU_DOMAIN_UNMANAGED, iommu_domain, iommu_get_domain_for_dev, iommu_is_dma_domain } from "./iommu.ts";
 import type { dma_debug_entry } from "../dma/debug-entry.ts";
 import { dma_state } from "../dma/state.ts";
@@ -85,6 +85,12 @@ function type_name(type: number): string {
 }
 /** One view per paging domain, made once (the check runs per device access: no allocation). */
 const views = new WeakMap<iommu_domain, stale_domain_view>();
+
+// Copied into module constants: V8 does not fold an imported binding, and the walk runs on every
+// translated device access while checks are on.
+const { IOPTE_PS, IOPTE_R, IOPTE_W, IOPT_LARGE_SIZE, IOPT_PAGE_SIZE } = pgtable;
+/** Bytes one entry of a level maps (index 1..4): 4 KiB, 2 MiB, 1 GiB, 512 GiB. */
+const LEVEL_SPAN = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39];
 
 /** The device's domain from the IOMMU core, when it is a live paging domain. */
 export function stale_default_resolver(dev: device): stale_domain_view | null {
@@ -207,13 +213,14 @@ export class StaleIotlbCheck {
   private walk(root: number, iova: number): number {
     let t = root;
     for (let level = 4; level >= 1; level--) {
-      const pte = this.readPte(t + 8 * (Math.floor(iova / 2 ** (12 + 9 * (level - 1))) % 512));
-      if (pte % 2 === 0) return -1; // P clear
-      const addr = Math.floor(pte / IOPT_PAGE_SIZE) * IOPT_PAGE_SIZE;
+      // the level's 9 index bits (`&` keeps the low 32 bits of the quotient: exact for 9 bits)
+      const pte = this.readPte(t + 8 * (Math.floor(iova / LEVEL_SPAN[level]) & 511));
+      if ((this.pteLow & 1) === 0) return -1; // P clear
+      const addr = pte - this.pteLow; // bits 11:0 are flags
       if (level === 1 || (level === 2 && (this.pteLow & IOPTE_PS) !== 0)) {
         this.leafPerm = this.pteLow & (IOPTE_R | IOPTE_W);
         const size = level === 1 ? IOPT_PAGE_SIZE : IOPT_LARGE_SIZE;
-        return Math.floor(addr / size) * size + (iova % size);
+        return Math.floor(addr / size) * size + (iova - Math.floor(iova / size) * size);
       }
       t = addr;
     }
