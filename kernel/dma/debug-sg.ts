@@ -131,7 +131,7 @@ export function debug_dma_map_sg(k: Kernel, dev: device, sgl: scatterlist, nents
     return;
   }
   const st = dma_state(k);
-  if (direct && dir === DMA_TO_DEVICE && st.unbindHooked && mapped === nents) {
+  if (direct && dir === DMA_TO_DEVICE && st.unbindHooked && mapped === nents && st.sgRuns) {
     map_sg_run(k, dev, sgl, nents, dir, attrs, op);
     return;
   }

@@ -85,6 +85,11 @@ export class DmaState {
   readonly warned = new Set<string>();
   /** dma-debug's driver-unbind hook is registered with the driver core. */
   unbindHooked = false;
+  /**
+   * Record a direct DMA_TO_DEVICE dma_map_sg call as one deferred run (debug-run.ts); off: one
+   * entry per segment at once. Only a test turns it off, to check the two agree.
+   */
+  sgRuns = true;
 }
 
 const newDmaState = (): DmaState => new DmaState();
