@@ -54,7 +54,7 @@ export function sg_whole_add(k: Kernel, dev: device, sgl: scatterlist, nents: nu
     sg_call_ents: nents,
     sg_mapped_ents: mapped,
   }, op);
-  // a flag on the entry, not a WeakSet: one WeakSet insert per call cost as much as 6 ns a segment
+  // a flag on the entry, not a WeakSet (an insert per call showed as 3% of a checks-off sg256 profile)
   e.sg_whole = true;
 }
 
