@@ -117,14 +117,6 @@ export function iommu_dma_cookie_of(k: Kernel, domain: iommu_domain): iommu_dma_
   return c;
 }
 
-/**
- * iommu_dma_flush_queue - flush a lazy domain's queue now (teardown, tests): every queued IOVA
- * becomes unreachable and free. No-op for strict domains.
- */
-export function iommu_dma_flush_queue(k: Kernel, domain: iommu_domain): void {
-  iommu_dma_cookie_of(k, domain).fq?.flush(k);
-}
-
 /** dma_info_to_prot: the IOMMU permissions a direction needs. */
 export function dma_info_to_prot(dir: dma_data_direction, coherent: boolean): number {
   const prot = coherent ? IOMMU_CACHE : 0;

@@ -21,8 +21,8 @@
 
 import {
   pci_alloc_irq_vectors, pci_clear_master, pci_disable_device, pci_enable_device, pci_free_irq_vectors,
-  pci_get_drvdata, pci_iomap, pci_iounmap, pci_irq_vector, pci_register_driver, pci_release_regions,
-  pci_request_regions, pci_set_drvdata, pci_set_master, pci_unregister_driver, PCI_IRQ_INTX, PCI_IRQ_MSI,
+  pci_get_drvdata, pci_iomap, pci_iounmap, pci_irq_vector, pci_release_regions,
+  pci_request_regions, pci_set_drvdata, pci_set_master, PCI_IRQ_INTX, PCI_IRQ_MSI,
   type pci_dev, type pci_device_id, type pci_driver,
 } from "../../../kernel/include/pci.ts";
 import { free_irq, request_irq, IRQ_HANDLED, IRQ_NONE, IRQF_SHARED, type irqreturn_t } from "../../../kernel/include/interrupt.ts";
@@ -214,12 +214,3 @@ export const rogue_driver: pci_driver = {
   probe: rogue_probe,
   remove: rogue_remove,
 };
-
-/** module_pci_driver(rogue_driver) */
-export function rogue_init(): Promise<number> | number {
-  return pci_register_driver(rogue_driver);
-}
-
-export function rogue_exit(): Promise<void> | void {
-  return pci_unregister_driver(rogue_driver);
-}
