@@ -1,18 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { getProfile } from "../../hw/machine/profiles.ts";
-import { runScenario } from "../../sim/run.ts";
 import { DMA_API_MISUSE_KINDS, dmaApiMisuseScenario } from "../../scenarios/dma-api-misuse.ts";
 import { findScenario } from "../../scenarios/index.ts";
 import { expectCleanTeardown } from "../helpers/expect-clean.ts";
-import type { MachineDesc } from "../../hw/machine/schema.ts";
+import { machine, scenarioRunner } from "../helpers/scenario-run.ts";
 
-function machine(name: string, edit?: (d: MachineDesc) => void): MachineDesc {
-  const d = getProfile(name);
-  edit?.(d);
-  return d;
-}
-
-const run = (m: MachineDesc, seed = 1) => runScenario(dmaApiMisuseScenario, { machine: m, seed, trace: false, logLevel: "silent" });
+const run = scenarioRunner(dmaApiMisuseScenario);
 
 describe("dma-api-misuse scenario", () => {
   for (const profile of ["arm64-noncoherent", "x86-coherent"]) {

@@ -1,15 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { getProfile } from "../../hw/machine/profiles.ts";
 import { runScenario } from "../../sim/run.ts";
 import { eduScenario, eduStaleReadScenario } from "../../scenarios/edu.ts";
 import { expectCleanTeardown } from "../helpers/expect-clean.ts";
+import { machine } from "../helpers/scenario-run.ts";
 import type { MachineDesc } from "../../hw/machine/schema.ts";
-
-function machine(name: string, edit?: (d: MachineDesc) => void): MachineDesc {
-  const d = getProfile(name);
-  edit?.(d);
-  return d;
-}
 
 const run = (s: typeof eduScenario, m: MachineDesc, seed = 1) => runScenario(s, { machine: m, seed, trace: false, logLevel: "silent" });
 

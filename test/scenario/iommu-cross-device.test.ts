@@ -5,12 +5,11 @@
 
 import { describe, expect, it } from "vitest";
 import { getProfile } from "../../hw/machine/profiles.ts";
-import { runScenario } from "../../sim/run.ts";
 import { iommuCrossDeviceScenario as scenario } from "../../scenarios/iommu-cross-device.ts";
 import { expectCleanTeardown } from "../helpers/expect-clean.ts";
-import type { MachineDesc } from "../../hw/machine/schema.ts";
+import { scenarioRunner } from "../helpers/scenario-run.ts";
 
-const run = (m: MachineDesc, seed = 1) => runScenario(scenario, { machine: m, seed, trace: false, logLevel: "silent" });
+const run = scenarioRunner(scenario);
 
 describe("iommu-cross-device", () => {
   for (const profile of ["x86-coherent", "arm64-noncoherent"]) {

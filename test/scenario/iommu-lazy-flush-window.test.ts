@@ -5,22 +5,13 @@
  * window to close. Deterministic for a seed; clean teardown.
  */
 import { describe, expect, it } from "vitest";
-import { getProfile } from "../../hw/machine/profiles.ts";
-import type { MachineDesc } from "../../hw/machine/schema.ts";
-import { runScenario } from "../../sim/run.ts";
-import { reportToJson } from "../../sim/report.ts";
 import { iommuLazyFlushWindowScenario } from "../../scenarios/iommu-lazy-flush-window.ts";
 import { findScenario } from "../../scenarios/index.ts";
 import { cli } from "../fixtures/cli.ts";
 import { expectCleanTeardown } from "../helpers/expect-clean.ts";
+import { expectSameReplay, machine, scenarioRunner } from "../helpers/scenario-run.ts";
 
-function machine(name: string, edit?: (d: MachineDesc) => void): MachineDesc {
-  const d = getProfile(name);
-  edit?.(d);
-  return d;
-}
-
-const run = (m: MachineDesc, seed = 1) => runScenario(iommuLazyFlushWindowScenario, { machine: m, seed, trace: false, logLevel: "silent" });
+const run = scenarioRunner(iommuLazyFlushWindowScenario);
 const kinds = (r: Awaited<ReturnType<typeof run>>) => [...new Set(r.report.findings.map((f) => f.kind))].sort();
 
 describe("iommu-lazy-flush-window scenario", () => {
@@ -78,8 +69,7 @@ describe("iommu-lazy-flush-window scenario", () => {
   it("is deterministic for a seed, and holds for other seeds", async () => {
     const a = await run(machine("x86-iommu"), 7);
     const b = await run(machine("x86-iommu"), 7);
-    expect(reportToJson(a.report)).toBe(reportToJson(b.report));
-    expect(a.dmesg).toEqual(b.dmesg);
+    expectSameReplay(a, b);
     for (const seed of [2, 42]) expect((await run(machine("x86-iommu"), seed)).report.ok, `seed ${seed}`).toBe(true);
   });
 

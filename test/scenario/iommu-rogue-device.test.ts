@@ -4,19 +4,11 @@
  */
 
 import { describe, expect, it } from "vitest";
-import { getProfile } from "../../hw/machine/profiles.ts";
-import { runScenario } from "../../sim/run.ts";
 import { iommuRogueDeviceScenario as scenario } from "../../scenarios/iommu-rogue-device.ts";
 import { expectCleanTeardown } from "../helpers/expect-clean.ts";
-import type { MachineDesc } from "../../hw/machine/schema.ts";
+import { machine, scenarioRunner } from "../helpers/scenario-run.ts";
 
-function machine(name: string, edit?: (d: MachineDesc) => void): MachineDesc {
-  const d = getProfile(name);
-  edit?.(d);
-  return d;
-}
-
-const run = (m: MachineDesc, seed = 1) => runScenario(scenario, { machine: m, seed, trace: false, logLevel: "silent" });
+const run = scenarioRunner(scenario);
 
 describe("iommu-rogue-device without isolation", () => {
   for (const profile of ["x86-coherent", "arm64-noncoherent"]) {

@@ -6,22 +6,13 @@
  * the driver gets -ENODEV. Deterministic for a seed; clean teardown.
  */
 import { describe, expect, it } from "vitest";
-import { getProfile } from "../../hw/machine/profiles.ts";
-import type { MachineDesc } from "../../hw/machine/schema.ts";
-import { runScenario } from "../../sim/run.ts";
-import { reportToJson } from "../../sim/report.ts";
 import { iommuStaleIotlbScenario } from "../../scenarios/iommu-stale-iotlb.ts";
 import { findScenario } from "../../scenarios/index.ts";
 import { cli } from "../fixtures/cli.ts";
 import { expectCleanTeardown } from "../helpers/expect-clean.ts";
+import { expectSameReplay, machine, scenarioRunner } from "../helpers/scenario-run.ts";
 
-function machine(name: string, edit?: (d: MachineDesc) => void): MachineDesc {
-  const d = getProfile(name);
-  edit?.(d);
-  return d;
-}
-
-const run = (m: MachineDesc, seed = 1) => runScenario(iommuStaleIotlbScenario, { machine: m, seed, trace: false, logLevel: "silent" });
+const run = scenarioRunner(iommuStaleIotlbScenario);
 
 describe("iommu-stale-iotlb scenario", () => {
   for (const profile of ["x86-iommu", "arm64-iommu"]) {
@@ -73,8 +64,7 @@ describe("iommu-stale-iotlb scenario", () => {
   it("is deterministic for a seed, and holds for other seeds", async () => {
     const a = await run(machine("x86-iommu"), 7);
     const b = await run(machine("x86-iommu"), 7);
-    expect(reportToJson(a.report)).toBe(reportToJson(b.report));
-    expect(a.dmesg).toEqual(b.dmesg);
+    expectSameReplay(a, b);
     for (const seed of [2, 42]) expect((await run(machine("x86-iommu"), seed)).report.ok, `seed ${seed}`).toBe(true);
   });
 

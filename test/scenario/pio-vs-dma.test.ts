@@ -4,13 +4,12 @@
 
 import { describe, expect, it } from "vitest";
 import { getProfile } from "../../hw/machine/profiles.ts";
-import type { MachineDesc } from "../../hw/machine/schema.ts";
-import { runScenario } from "../../sim/run.ts";
 import { pioVsDmaScenario } from "../../scenarios/pio-vs-dma.ts";
 import { findScenario } from "../../scenarios/index.ts";
 import { expectCleanTeardown } from "../helpers/expect-clean.ts";
+import { scenarioRunner } from "../helpers/scenario-run.ts";
 
-const run = (m: MachineDesc, seed = 1) => runScenario(pioVsDmaScenario, { machine: m, seed, trace: false, logLevel: "silent" });
+const run = scenarioRunner(pioVsDmaScenario);
 
 describe("pio-vs-dma scenario", () => {
   it("is listed", () => {

@@ -4,12 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { getProfile } from "../../hw/machine/profiles.ts";
-import type { MachineDesc } from "../../hw/machine/schema.ts";
 import { Board } from "../../hw/machine/board.ts";
 import { boot } from "../../kernel/platform/boot.ts";
-import { runScenario } from "../../sim/run.ts";
 import { bindDriver, inProcessContext, unbindDriver } from "../../sim/driver-harness.ts";
-import { reportToJson } from "../../sim/report.ts";
 import { swiotlbBounceScenario } from "../../scenarios/swiotlb-bounce.ts";
 import { edu_bounce_devices, edu_bounce_driver } from "../../drivers/misc/edu_bounce/edu_bounce_main.ts";
 import { edu_bounce_bugs, edu_bounce_receive } from "../../drivers/misc/edu_bounce/edu_bounce_ops.ts";
@@ -17,14 +14,9 @@ import { PAGE_OFFSET } from "../../kernel/mm/layout.ts";
 import { swiotlb_info } from "../../kernel/dma/swiotlb.ts";
 import { cli } from "../fixtures/cli.ts";
 import { expectCleanTeardown } from "../helpers/expect-clean.ts";
+import { expectSameReplay, machine, scenarioRunner } from "../helpers/scenario-run.ts";
 
-function machine(name: string, edit?: (d: MachineDesc) => void): MachineDesc {
-  const d = getProfile(name);
-  edit?.(d);
-  return d;
-}
-
-const run = (m: MachineDesc, seed = 1) => runScenario(swiotlbBounceScenario, { machine: m, seed, trace: false, logLevel: "silent" });
+const run = scenarioRunner(swiotlbBounceScenario);
 const PROFILES = ["x86-coherent", "arm64-noncoherent"];
 
 /** Bytes each phase bounces on a default pool (§6.3): see the arithmetic in the test below. */
@@ -111,8 +103,7 @@ describe("swiotlb-bounce scenario", () => {
   it("is deterministic for a seed", async () => {
     const a = await run(machine("arm64-noncoherent"), 7);
     const b = await run(machine("arm64-noncoherent"), 7);
-    expect(reportToJson(a.report)).toBe(reportToJson(b.report));
-    expect(a.dmesg).toEqual(b.dmesg);
+    expectSameReplay(a, b);
   });
 
   it("runs from the CLI on its default machine and on a --machine file, exit 0", async () => {

@@ -4,13 +4,12 @@
 
 import { describe, expect, it } from "vitest";
 import { getProfile } from "../../hw/machine/profiles.ts";
-import type { MachineDesc } from "../../hw/machine/schema.ts";
-import { runScenario } from "../../sim/run.ts";
 import { transferModesScenario } from "../../scenarios/transfer-modes.ts";
 import { findScenario } from "../../scenarios/index.ts";
 import { expectCleanTeardown } from "../helpers/expect-clean.ts";
+import { scenarioRunner } from "../helpers/scenario-run.ts";
 
-const run = (m: MachineDesc, seed = 1) => runScenario(transferModesScenario, { machine: m, seed, trace: false, logLevel: "silent" });
+const run = scenarioRunner(transferModesScenario);
 const num = (r: Awaited<ReturnType<typeof run>>, key: string): number => r.report.results[key] as number;
 
 describe("transfer-modes scenario", () => {
