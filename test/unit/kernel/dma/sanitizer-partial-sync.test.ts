@@ -11,6 +11,8 @@ import {
   DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, dma_sync_single_for_cpu, dma_sync_single_range_for_cpu, dma_sync_single_range_for_device, dma_unmap_single,
 } from "../../../../kernel/include/dma-mapping.ts";
 import { setup } from "./sanitizer-rig.ts";
+import { debug_dma_dump_mappings } from "../../../../kernel/dma/debug.ts";
+import { DMA_TO_DEVICE } from "../../../../kernel/include/dma-mapping.ts";
 
 const bytes = (n: number, v: number): Uint8Array => new Uint8Array(n).fill(v);
 
@@ -95,5 +97,19 @@ describe("partial syncs hand over only their range", () => {
     dma_sync_single_range_for_device(t.dev, h, 0, 64, DMA_BIDIRECTIONAL);
     dma_unmap_single(t.dev, h, 4096, DMA_BIDIRECTIONAL);
     expect(t.kinds()).toEqual([]);
+  });
+
+  it("dma-debug shows the CPU's ranges of a split mapping: in its findings' details and in the dump", () => {
+    const t = setup();
+    const buf = __get_free_pages(0, 0);
+    const h = t.map(buf, 4096, DMA_FROM_DEVICE);
+    dma_sync_single_range_for_cpu(t.dev, h, 0, 128, DMA_FROM_DEVICE);
+    dma_sync_single_range_for_cpu(t.dev, h, 1024, 256, DMA_FROM_DEVICE);
+    debug_dma_dump_mappings(t.dev);
+    expect(t.k.printk.dmesg().filter((l) => l.includes("DMA-API: ") && l.includes(" idx 0 "))).toEqual([expect.stringContaining(" DMA_FROM_DEVICE CPU[0-127,1024-1279] ")]);
+    dma_sync_single_range_for_cpu(t.dev, h, 0, 128, DMA_TO_DEVICE); // a dma-debug finding on the split mapping
+    expect(t.kinds()).toEqual(["sync-wrong-direction"]);
+    expect(t.k.findings.list[0].details).toMatchObject({ domain: "CPU", cpu_owned: "0-127,1024-1279" });
+    dma_unmap_single(t.dev, h, 4096, DMA_FROM_DEVICE);
   });
 });
